@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { SnapbotError } from './errors.js';
+import { hostIdSchema } from './names.js';
+import { DEFAULT_PREFIX } from './queues.js';
+
+/**
+ * Configuration comes from the environment (and `.env` in the working directory, if
+ * present). It is validated once at start; every error names the variable.
+ */
+
+/** Where `npm start` runs its managed redis-server, and where everything looks when REDIS_URL is unset. */
+export const MANAGED_REDIS_URL = 'redis://127.0.0.1:6380';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const commonEnvSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^(rediss?|unix):\/\//, 'expected redis://host:port, rediss://… or unix:///path/to/socket')
+    .optional(),
+  SNAPBOT_PREFIX: z.string().min(1).default(DEFAULT_PREFIX),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const workerEnvSchema = commonEnvSchema.extend({
+  HOST_ID: hostIdSchema.default(() => hostname().split('.')[0] || 'localhost'),
+  LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
+  VIRSH_PATH: z.string().min(1).default('virsh'),
+  WORKER_CONCURRENCY: positiveInt(4),
+  /** Each virsh call is killed after this long (memory snapshots of big VMs take a while). */
+  VIRSH_TIMEOUT_MS: positiveInt(300_000),
+  /** Quick virsh calls (list, info, version) get this shorter limit. */
+  VIRSH_QUERY_TIMEOUT_MS: positiveInt(30_000),
+  HEARTBEAT_INTERVAL_MS: positiveInt(5_000),
+  /** A host counts as offline this long after its last heartbeat. */
+  HEARTBEAT_TTL_MS: positiveInt(15_000),
+  INVENTORY_INTERVAL_MS: positiveInt(30_000),
+  /** How long a stopping worker lets running virsh calls finish. */
+  SHUTDOWN_GRACE_MS: positiveInt(60_000),
+  /** BullMQ job lock; a job whose worker died is taken up again after this (tests shorten it). */
+  JOB_LOCK_MS: positiveInt(30_000),
+  JOB_STALLED_CHECK_MS: positiveInt(30_000),
+});
+export type WorkerConfig = z.infer<typeof workerEnvSchema>;
+
+export const clientEnvSchema = commonEnvSchema;
+export type ClientConfig = z.infer<typeof clientEnvSchema>;
+
+/** Reads `.env` from the working directory into process.env (existing variables win). */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
+}
+
+/** Parses the environment with `schema`, turning zod issues into one readable VALIDATION error. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+  throw new SnapbotError('VALIDATION', `Invalid configuration: ${problems.join('; ')}`);
+}
+
+export function redisUrlOf(config: { REDIS_URL?: string | undefined }): string {
+  return config.REDIS_URL ?? MANAGED_REDIS_URL;
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { descriptionSchema, hostIdSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from './names.js';
+
+/**
+ * The job contract between the bot (and snapctl) and the workers. The bot parses a
+ * job with these schemas before it enqueues it; the worker parses it again on receipt.
+ */
+
+export const snapshotModeSchema = z.enum(['disk-only', 'full']);
+export type SnapshotMode = z.infer<typeof snapshotModeSchema>;
+
+const jobBase = {
+  host: hostIdSchema,
+  vm: vmNameSchema,
+  /** The UUID the requester saw in the inventory; the worker refuses if the VM by that name now has another. */
+  uuid: uuidSchema.optional(),
+  /** Who asked, for logs and audit: `snapctl:user@machine` or `discord:<user id>`. */
+  requestedBy: z.string().min(1).max(200),
+};
+
+export const createJobSchema = z.object({
+  ...jobBase,
+  kind: z.literal('create'),
+  name: snapshotNameSchema,
+  mode: snapshotModeSchema,
+  description: descriptionSchema.optional(),
+});
+export const listJobSchema = z.object({ ...jobBase, kind: z.literal('list') });
+export const infoJobSchema = z.object({ ...jobBase, kind: z.literal('info'), name: snapshotNameSchema });
+export const revertJobSchema = z.object({ ...jobBase, kind: z.literal('revert'), name: snapshotNameSchema });
+export const deleteJobSchema = z.object({ ...jobBase, kind: z.literal('delete'), name: snapshotNameSchema });
+
+export const snapshotJobSchema = z.discriminatedUnion('kind', [
+  createJobSchema,
+  listJobSchema,
+  infoJobSchema,
+  revertJobSchema,
+  deleteJobSchema,
+]);
+export type SnapshotJob = z.infer<typeof snapshotJobSchema>;
+export type JobKind = SnapshotJob['kind'];
+export type CreateJob = z.infer<typeof createJobSchema>;
+
+/** One snapshot as snapbot reports it. */
+export const snapshotInfoSchema = z.object({
+  name: z.string(),
+  /** ISO 8601, from libvirt's creationTime. */
+  createdAt: z.string(),
+  /** The domain state recorded in the snapshot: running, shutoff, disk-snapshot, … */
+  state: z.string(),
+  location: z.enum(['internal', 'external']),
+  /** True when the snapshot holds the VM's memory (reverting resumes it running). */
+  memory: z.boolean(),
+  parent: z.string().nullable(),
+  current: z.boolean(),
+  /** The operator's description, without snapbot's job marker. */
+  description: z.string().nullable(),
+  /** The snapbot job that created it, when snapbot did. */
+  jobId: z.string().nullable(),
+});
+export type SnapshotInfo = z.infer<typeof snapshotInfoSchema>;
+
+const resultBase = {
+  host: hostIdSchema,
+  vm: z.object({ name: z.string(), uuid: z.string() }),
+  durationMs: z.number(),
+};
+
+export const createResultSchema = z.object({
+  ...resultBase,
+  kind: z.literal('create'),
+  mode: snapshotModeSchema,
+  snapshot: snapshotInfoSchema,
+  /** Set when the result differs from what was asked, e.g. a full snapshot of a shut-off VM. */
+  note: z.string().nullable(),
+  /** True when a retry found the snapshot its own earlier attempt had made. */
+  recovered: z.boolean(),
+});
+export const listResultSchema = z.object({ ...resultBase, kind: z.literal('list'), snapshots: z.array(snapshotInfoSchema) });
+export const infoResultSchema = z.object({ ...resultBase, kind: z.literal('info'), snapshot: snapshotInfoSchema });
+export const revertResultSchema = z.object({
+  ...resultBase,
+  kind: z.literal('revert'),
+  snapshot: snapshotInfoSchema,
+  /** The VM's state after the revert, as `virsh domstate` says it. */
+  vmState: z.string(),
+});
+export const deleteResultSchema = z.object({ ...resultBase, kind: z.literal('delete'), deleted: snapshotInfoSchema });
+
+export const jobResultSchema = z.discriminatedUnion('kind', [
+  createResultSchema,
+  listResultSchema,
+  infoResultSchema,
+  revertResultSchema,
+  deleteResultSchema,
+]);
+export type JobResult = z.infer<typeof jobResultSchema>;
+export type ResultOf<K extends JobKind> = Extract<JobResult, { kind: K }>;
+
+/** Progress a worker reports while a job runs (BullMQ `job.updateProgress`). */
+export const jobProgressSchema = z.object({
+  phase: z.enum(['waiting-for-vm', 'running']),
+  host: z.string(),
+  message: z.string(),
+  /**
+   * The snapshot a revert or delete is about to act on, recorded before acting, so that
+   * a retry after a crash can tell "already deleted by my first attempt" from "never there".
+   */
+  target: snapshotInfoSchema.optional(),
+});
+export type JobProgress = z.infer<typeof jobProgressSchema>;
+
+/**
+ * The worker marks the snapshots it creates with the job id, inside the description,
+ * so that a retry after a crash recognises its own snapshot instead of failing or
+ * making a second one. The marker is stripped before descriptions are shown.
+ */
+const JOB_MARKER = /\n?\[snapbot job ([^\]\n]+)\]$/;
+
+export function withJobMarker(description: string | undefined, jobId: string): string {
+  return `${description ?? ''}${description ? '\n' : ''}[snapbot job ${jobId}]`;
+}
+
+export function splitJobMarker(raw: string | null): { description: string | null; jobId: string | null } {
+  if (raw === null) return { description: null, jobId: null };
+  const match = JOB_MARKER.exec(raw);
+  if (!match) return { description: raw === '' ? null : raw, jobId: null };
+  const description = raw.slice(0, match.index);
+  return { description: description === '' ? null : description, jobId: match[1]! };
+}
