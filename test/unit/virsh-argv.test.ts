@@ -1,0 +1,306 @@
+import { describe, expect, it } from 'vitest';
+import { SnapbotError } from '../../shared/errors.js';
+import {
+  VirshHypervisor,
+  type VirshRunRequest,
+  type VirshRunResult,
+  type VirshRunner,
+} from '../../worker/hypervisor/virsh.js';
+import { LITERAL_NAMES } from '../fixtures/names-table.js';
+
+const URI = 'qemu:///system';
+const CONNECT = `--connect=${URI}`;
+const UUID = 'b84e1ad0-2d70-4bbb-856d-a73dd78e5eff';
+const OTHER_UUID = '6f1c2d3e-0000-4bbb-856d-a73dd78e5e00';
+
+type Reply = Partial<VirshRunResult>;
+
+/** A runner that records every call and answers from `reply` (exit 0, empty output by default). */
+function recordingRunner(reply: (args: readonly string[]) => Reply = () => ({})): {
+  runner: VirshRunner;
+  calls: VirshRunRequest[];
+} {
+  const calls: VirshRunRequest[] = [];
+  const runner: VirshRunner = async (request) => {
+    calls.push(request);
+    return {
+      exitCode: 0,
+      signal: undefined,
+      stdout: '',
+      stderr: '',
+      durationMs: 1,
+      timedOut: false,
+      ...reply(request.args),
+    };
+  };
+  return { runner, calls };
+}
+
+function hypervisor(runner: VirshRunner): VirshHypervisor {
+  return new VirshHypervisor({
+    virshPath: '/usr/bin/virsh',
+    uri: URI,
+    timeoutMs: 120_000,
+    queryTimeoutMs: 15_000,
+    hostId: 'kvm-01',
+    runner,
+  });
+}
+
+function snapshotXml(name: string, creationTime: number): string {
+  return `<domainsnapshot>\n  <name>${name}</name>\n  <state>running</state>\n  <creationTime>${creationTime}</creationTime>\n  <memory snapshot='internal'/>\n</domainsnapshot>\n`;
+}
+
+const NO_SUCH_SNAPSHOT = (name: string): Reply => ({
+  exitCode: 1,
+  stderr: `error: Domain snapshot not found: no domain snapshot with matching name '${name}'\n`,
+});
+const NO_CURRENT: Reply = { exitCode: 1, stderr: `error: domain '${UUID}' has no current snapshot\n` };
+
+describe('VirshHypervisor argv', () => {
+  it('creates a disk-only snapshot atomically, every value in --opt=value form', async () => {
+    const { runner, calls } = recordingRunner();
+    await hypervisor(runner).createSnapshot(UUID, { name: '--help', description: 'before upgrade\n[snapbot job 7]', mode: 'disk-only' });
+    expect(calls).toEqual([
+      {
+        args: [
+          CONNECT,
+          'snapshot-create-as',
+          `--domain=${UUID}`,
+          '--name=--help',
+          '--description=before upgrade\n[snapbot job 7]',
+          '--disk-only',
+          '--atomic',
+        ],
+        timeoutMs: 120_000,
+      },
+    ]);
+  });
+
+  it('creates a full snapshot without disk-only flags', async () => {
+    const { runner, calls } = recordingRunner();
+    await hypervisor(runner).createSnapshot(UUID, { name: 'a b', description: '--x', mode: 'full' });
+    expect(calls.map((call) => call.args)).toEqual([
+      [CONNECT, 'snapshot-create-as', `--domain=${UUID}`, '--name=a b', '--description=--x'],
+    ]);
+  });
+
+  it('leaves out an empty description, which virsh would refuse', async () => {
+    const { runner, calls } = recordingRunner();
+    await hypervisor(runner).createSnapshot(UUID, { name: '5', description: '', mode: 'full' });
+    expect(calls[0]?.args).toEqual([CONNECT, 'snapshot-create-as', `--domain=${UUID}`, '--name=5']);
+  });
+
+  it.each(LITERAL_NAMES)('passes the name %j to virsh literally, as part of one argv element', async (name) => {
+    const { runner, calls } = recordingRunner((args) =>
+      args[1] === 'snapshot-dumpxml' ? { stdout: snapshotXml(name.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;'), 1) } : {},
+    );
+    const adapter = hypervisor(runner);
+    await adapter.createSnapshot(UUID, { name, description: name, mode: 'disk-only' });
+    expect((await adapter.snapshotInfo(UUID, name)).name).toBe(name);
+    await adapter.revertSnapshot(UUID, name);
+    await adapter.deleteSnapshot(UUID, name);
+    expect(calls.map((call) => call.args.slice(1))).toEqual([
+      ['snapshot-create-as', `--domain=${UUID}`, `--name=${name}`, `--description=${name}`, '--disk-only', '--atomic'],
+      ['snapshot-dumpxml', `--domain=${UUID}`, `--snapshotname=${name}`],
+      ['snapshot-current', `--domain=${UUID}`, '--name'],
+      ['snapshot-revert', `--domain=${UUID}`, `--snapshotname=${name}`],
+      ['snapshot-delete', `--domain=${UUID}`, `--snapshotname=${name}`],
+    ]);
+  });
+
+  it('reverts and deletes by --snapshotname with the mutation timeout', async () => {
+    const { runner, calls } = recordingRunner();
+    const adapter = hypervisor(runner);
+    await adapter.revertSnapshot(UUID, '<&>');
+    await adapter.deleteSnapshot(UUID, '--snapshotname=x');
+    expect(calls).toEqual([
+      { args: [CONNECT, 'snapshot-revert', `--domain=${UUID}`, '--snapshotname=<&>'], timeoutMs: 120_000 },
+      { args: [CONNECT, 'snapshot-delete', `--domain=${UUID}`, '--snapshotname=--snapshotname=x'], timeoutMs: 120_000 },
+    ]);
+  });
+
+  it('asks for the daemon version with the query timeout', async () => {
+    const { runner, calls } = recordingRunner(() => ({
+      stdout: 'Using library: libvirt 9.0.0\nRunning hypervisor: QEMU 7.2.0\nRunning against daemon: 9.0.0\n\n',
+    }));
+    expect(await hypervisor(runner).version()).toEqual({ libvirt: '9.0.0', qemu: '7.2.0' });
+    expect(calls).toEqual([{ args: [CONNECT, 'version', '--daemon'], timeoutMs: 15_000 }]);
+  });
+
+  it('lists domains by UUID, then names and states them, skipping one that vanished', async () => {
+    const { runner, calls } = recordingRunner((args) => {
+      if (args[1] === 'list') return { stdout: `${UUID}\n${OTHER_UUID}\n\n` };
+      if (args[2] === `--domain=${OTHER_UUID}`) return { exitCode: 1, stderr: `error: failed to get domain '${OTHER_UUID}'\n` };
+      if (args[1] === 'domname') return { stdout: '5\n\n' };
+      return { stdout: 'shut off\n\n' };
+    });
+    expect(await hypervisor(runner).listDomains()).toEqual([{ uuid: UUID, name: '5', state: 'shut off' }]);
+    expect(calls.map((call) => call.args)).toEqual(
+      expect.arrayContaining([
+        [CONNECT, 'list', '--all', '--uuid'],
+        [CONNECT, 'domname', `--domain=${UUID}`],
+        [CONNECT, 'domstate', `--domain=${UUID}`],
+        [CONNECT, 'domname', `--domain=${OTHER_UUID}`],
+      ]),
+    );
+    expect(calls.every((call) => call.timeoutMs === 15_000)).toBe(true);
+  });
+
+  it('names and states one domain by UUID', async () => {
+    const { runner, calls } = recordingRunner((args) => ({ stdout: args[1] === 'domname' ? 'web-01\n\n' : 'running\n\n' }));
+    const adapter = hypervisor(runner);
+    expect(await adapter.domainName(UUID)).toBe('web-01');
+    expect(await adapter.domainState(UUID)).toBe('running');
+    expect(calls.map((call) => call.args)).toEqual([
+      [CONNECT, 'domname', `--domain=${UUID}`],
+      [CONNECT, 'domstate', `--domain=${UUID}`],
+    ]);
+  });
+
+  it('lists snapshots newest first, marks the current one and skips one deleted meanwhile', async () => {
+    const { runner, calls } = recordingRunner((args) => {
+      switch (args[1]) {
+        case 'snapshot-list':
+          return { stdout: '--help\n007\ngone\nolder\n\n' };
+        case 'snapshot-current':
+          return { stdout: '007\n' };
+        default: {
+          const name = String(args[3]).slice('--snapshotname='.length);
+          if (name === 'gone') return NO_SUCH_SNAPSHOT(name);
+          return { stdout: snapshotXml(name, name === 'older' ? 100 : 200) };
+        }
+      }
+    });
+    const snapshots = await hypervisor(runner).listSnapshots(UUID);
+    expect(snapshots.map((snapshot) => [snapshot.name, snapshot.current])).toEqual([
+      ['--help', false],
+      ['007', true],
+      ['older', false],
+    ]);
+    expect(calls.map((call) => call.args)).toEqual(
+      expect.arrayContaining([
+        [CONNECT, 'snapshot-list', `--domain=${UUID}`, '--name'],
+        [CONNECT, 'snapshot-current', `--domain=${UUID}`, '--name'],
+        [CONNECT, 'snapshot-dumpxml', `--domain=${UUID}`, '--snapshotname=--help'],
+        [CONNECT, 'snapshot-dumpxml', `--domain=${UUID}`, '--snapshotname=007'],
+        [CONNECT, 'snapshot-dumpxml', `--domain=${UUID}`, '--snapshotname=gone'],
+        [CONNECT, 'snapshot-dumpxml', `--domain=${UUID}`, '--snapshotname=older'],
+      ]),
+    );
+    expect(calls).toHaveLength(6);
+  });
+
+  it('orders snapshots taken within one second child before parent, then by name', async () => {
+    const tree: Record<string, string | null> = { root: null, 'z-child': 'root', 'a-grandchild': 'z-child', 'b-sibling': 'root' };
+    const { runner } = recordingRunner((args) => {
+      if (args[1] === 'snapshot-list') return { stdout: `${Object.keys(tree).sort().join('\n')}\n\n` };
+      if (args[1] === 'snapshot-current') return NO_CURRENT;
+      const name = String(args[3]).slice('--snapshotname='.length);
+      const parent = tree[name];
+      const xml = snapshotXml(name, 1000);
+      return { stdout: parent ? xml.replace('<state>', `<parent>\n    <name>${parent}</name>\n  </parent>\n  <state>`) : xml };
+    });
+    const snapshots = await hypervisor(runner).listSnapshots(UUID);
+    expect(snapshots.map((snapshot) => snapshot.name)).toEqual(['a-grandchild', 'b-sibling', 'z-child', 'root']);
+  });
+
+  it('reads "no current snapshot" as none being current', async () => {
+    const { runner } = recordingRunner((args) => (args[1] === 'snapshot-current' ? NO_CURRENT : { stdout: snapshotXml('s', 1) }));
+    expect(await hypervisor(runner).snapshotInfo(UUID, 's')).toMatchObject({ name: 's', current: false });
+  });
+
+  it('reports a missing snapshot from snapshotInfo as SNAPSHOT_NOT_FOUND', async () => {
+    const { runner } = recordingRunner((args) => (args[1] === 'snapshot-current' ? NO_CURRENT : NO_SUCH_SNAPSHOT('x')));
+    await expect(hypervisor(runner).snapshotInfo(UUID, 'x')).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+  });
+
+  it('runs at most four virsh processes at once while listing', async () => {
+    let running = 0;
+    let most = 0;
+    const names = Array.from({ length: 20 }, (_, index) => `s${index}`);
+    const runner: VirshRunner = async ({ args }) => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      running -= 1;
+      const stdout =
+        args[1] === 'snapshot-list'
+          ? `${names.join('\n')}\n\n`
+          : args[1] === 'snapshot-current'
+            ? 's0\n'
+            : snapshotXml(String(args[3]).slice('--snapshotname='.length), 1);
+      return { exitCode: 0, signal: undefined, stdout, stderr: '', durationMs: 2, timedOut: false };
+    };
+    expect(await hypervisor(runner).listSnapshots(UUID)).toHaveLength(20);
+    expect(most).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('VirshHypervisor failures', () => {
+  it('throws the classified error with argv, exit code, stderr and duration in its detail', async () => {
+    const stderr = "error: Domain snapshot not found: no domain snapshot with matching name 'pre-upgrade'\n";
+    const { runner } = recordingRunner(() => ({ exitCode: 1, stderr, durationMs: 42 }));
+    const error = await hypervisor(runner)
+      .revertSnapshot(UUID, 'pre-upgrade')
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SnapbotError);
+    expect(error).toMatchObject({
+      code: 'SNAPSHOT_NOT_FOUND',
+      permanent: true,
+      message: `Snapshot 'pre-upgrade' not found on VM ${UUID} on host kvm-01 (virsh: error: Domain snapshot not found: no domain snapshot with matching name 'pre-upgrade')`,
+      detail: {
+        argv: ['/usr/bin/virsh', CONNECT, 'snapshot-revert', `--domain=${UUID}`, '--snapshotname=pre-upgrade'],
+        exitCode: 1,
+        stderr,
+        durationMs: 42,
+        timedOut: false,
+      },
+    });
+  });
+
+  it('names the VM by the name it had in the last listing', async () => {
+    const { runner } = recordingRunner((args) => {
+      if (args[1] === 'list') return { stdout: `${UUID}\n\n` };
+      if (args[1] === 'domname') return { stdout: 'web-01\n\n' };
+      if (args[1] === 'domstate') return { stdout: 'running\n\n' };
+      return { exitCode: 1, stderr: 'error: operation failed: domain moment s already exists\n' };
+    });
+    const adapter = hypervisor(runner);
+    await adapter.listDomains();
+    await expect(adapter.createSnapshot(UUID, { name: 's', description: 'd', mode: 'full' })).rejects.toMatchObject({
+      code: 'SNAPSHOT_EXISTS',
+      message: "Snapshot 's' already exists on VM web-01 on host kvm-01 (virsh: error: operation failed: domain moment s already exists)",
+    });
+  });
+
+  it('turns a timeout into a permanent TIMEOUT', async () => {
+    const { runner } = recordingRunner(() => ({ exitCode: undefined, signal: 'SIGKILL', timedOut: true, durationMs: 120_000 }));
+    await expect(hypervisor(runner).deleteSnapshot(UUID, 's')).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      permanent: true,
+      message: `virsh snapshot-delete for VM ${UUID} on host kvm-01 did not finish within 120 s and was killed`,
+      detail: { timedOut: true, durationMs: 120_000 },
+    });
+  });
+
+  it('turns a virsh killed by a signal into a retryable INTERNAL error', async () => {
+    const { runner } = recordingRunner(() => ({ exitCode: undefined, signal: 'SIGSEGV' }));
+    await expect(hypervisor(runner).domainState(UUID)).rejects.toMatchObject({
+      code: 'INTERNAL',
+      permanent: false,
+      message: `virsh domstate for VM ${UUID} on host kvm-01 was killed by SIGSEGV`,
+    });
+  });
+
+  it('names VIRSH_PATH when virsh is missing', async () => {
+    const { runner } = recordingRunner(() => ({
+      exitCode: undefined,
+      spawnError: { code: 'ENOENT', message: 'spawn /usr/bin/virsh ENOENT' },
+    }));
+    await expect(hypervisor(runner).version()).rejects.toMatchObject({
+      code: 'HYPERVISOR_UNAVAILABLE',
+      message: 'virsh was not found at VIRSH_PATH=/usr/bin/virsh on host kvm-01',
+    });
+  });
+});

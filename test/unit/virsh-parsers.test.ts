@@ -1,0 +1,313 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { SnapbotError } from '../../shared/errors.js';
+import { LITERAL_NAMES } from '../fixtures/names-table.js';
+import {
+  parseDomainState,
+  parseNameList,
+  parseSingleName,
+  parseSnapshotXml,
+  parseUuidList,
+  parseVersion,
+} from '../../worker/hypervisor/virsh-parsers.js';
+
+/** A real virsh output captured by test/fixtures/virsh-output/capture.sh (see its README). */
+function fixture(file: string): string {
+  return readFileSync(fileURLToPath(new URL(`../fixtures/virsh-output/${file}`, import.meta.url)), 'utf8');
+}
+
+/** The ISO time of a fixture's creationTime (it changes on every capture). */
+function createdAtOf(xml: string): string {
+  const seconds = /<creationTime>(\d+)<\/creationTime>/.exec(xml)?.[1];
+  return new Date(Number(seconds) * 1000).toISOString();
+}
+
+/** Escapes text the way libvirt's virBufferEscapeString does. */
+function libvirtEscape(text: string): string {
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&apos;');
+}
+
+function snapshotXml(options: {
+  name: string;
+  description?: string;
+  parent?: string;
+  state?: string;
+  memory?: 'no' | 'internal' | 'external';
+  disk?: 'no' | 'internal' | 'external';
+  creationTime?: number;
+}): string {
+  const lines = ['<domainsnapshot>', `  <name>${libvirtEscape(options.name)}</name>`];
+  if (options.description !== undefined) lines.push(`  <description>${libvirtEscape(options.description)}</description>`);
+  lines.push(`  <state>${options.state ?? 'running'}</state>`);
+  if (options.parent !== undefined) lines.push('  <parent>', `    <name>${libvirtEscape(options.parent)}</name>`, '  </parent>');
+  lines.push(`  <creationTime>${options.creationTime ?? 1795827079}</creationTime>`);
+  if (options.memory !== undefined) lines.push(`  <memory snapshot='${options.memory}'/>`);
+  if (options.disk !== undefined) {
+    lines.push('  <disks>', `    <disk name='vda' snapshot='${options.disk}'/>`, '  </disks>');
+  }
+  lines.push("  <domain type='qemu'>", '    <name>vm</name>', '    <description>domain text</description>', '  </domain>');
+  lines.push('</domainsnapshot>', '');
+  return lines.join('\n');
+}
+
+describe('parseVersion', () => {
+  it('reads the daemon libvirt version and the running QEMU version', () => {
+    expect(parseVersion(fixture('version-daemon.stdout'))).toEqual({
+      libvirt: '9.0.0',
+      qemu: '7.2.22',
+      library: '9.0.0',
+      daemon: '9.0.0',
+      hypervisorName: 'QEMU',
+    });
+  });
+
+  it('prefers the daemon version over the library version', () => {
+    const text = fixture('version-daemon.stdout').replace('Running against daemon: 9.0.0', 'Running against daemon: 11.3.0');
+    expect(parseVersion(text).libvirt).toBe('11.3.0');
+  });
+
+  it('falls back to the library version when virsh prints no daemon line', () => {
+    const text = fixture('version-daemon.stdout').replace('Running against daemon: 9.0.0\n', '');
+    expect(parseVersion(text)).toMatchObject({ libvirt: '9.0.0', daemon: null });
+  });
+
+  it('reports no QEMU version for another hypervisor', () => {
+    const text = fixture('version-daemon.stdout').replace('Running hypervisor: QEMU 7.2.22', 'Running hypervisor: Test 2.0.0');
+    expect(parseVersion(text)).toMatchObject({ qemu: null, hypervisorName: 'Test' });
+  });
+
+  it('reads plain `virsh version` (no daemon line) from the library line', () => {
+    expect(parseVersion(fixture('version.stdout'))).toMatchObject({ libvirt: '9.0.0', qemu: '7.2.22' });
+  });
+
+  it('refuses output that is not a version report', () => {
+    expect(() => parseVersion('hello\n')).toThrow(SnapbotError);
+  });
+});
+
+describe('parseUuidList', () => {
+  it('reads the captured list --all --uuid', () => {
+    expect(parseUuidList(fixture('list-all-uuid.stdout'))).toEqual([
+      '5eed0000-0000-4000-8000-000000000001',
+      '5eed0000-0000-4000-8000-000000000003',
+      '5eed0000-0000-4000-8000-000000000005',
+      '5eed0000-0000-4000-8000-000000000006',
+      '5eed0000-0000-4000-8000-000000000004',
+      '5eed0000-0000-4000-8000-000000000002',
+    ]);
+  });
+
+  it('reads one UUID a line and ignores the blank line at the end', () => {
+    expect(parseUuidList('b84e1ad0-2d70-4bbb-856d-a73dd78e5eff\n6f1c2d3e-0000-4bbb-856d-a73dd78e5e00\n\n')).toEqual([
+      'b84e1ad0-2d70-4bbb-856d-a73dd78e5eff',
+      '6f1c2d3e-0000-4bbb-856d-a73dd78e5e00',
+    ]);
+  });
+
+  it('reads an empty host as no domains', () => {
+    expect(parseUuidList('\n')).toEqual([]);
+    expect(parseUuidList('')).toEqual([]);
+  });
+
+  it('refuses a line that is not a UUID', () => {
+    expect(() => parseUuidList(fixture('list-all.stdout'))).toThrow(SnapbotError);
+  });
+});
+
+describe('parseNameList', () => {
+  it('reads sorted names followed by a blank line', () => {
+    expect(parseNameList(fixture('snapshot-list-name.stdout'))).toEqual(['$(reboot)', '--help', 'a b', 'disk-1', 'full-1']);
+    expect(parseNameList(fixture('snapshot-list-name-unicode.stdout'))).toEqual(['notes ✓', 'off-1']);
+  });
+
+  it('keeps names exactly, spaces and all', () => {
+    expect(parseNameList('5\n<&> a b\n  padded  \nünï ✓\n\n')).toEqual(['5', '<&> a b', '  padded  ', 'ünï ✓']);
+  });
+
+  it('reads a domain without snapshots as an empty list', () => {
+    expect(parseNameList(fixture('snapshot-list-name-empty.stdout'))).toEqual([]);
+  });
+});
+
+describe('parseSingleName', () => {
+  it('reads domname output (name, then a blank line)', () => {
+    expect(parseSingleName(fixture('domname-by-uuid.stdout'))).toBe('snapbot-fixture-run');
+    expect(parseSingleName(fixture('domname-weird.stdout'))).toBe('--snapbot-fixture-dash');
+  });
+
+  it('reads snapshot-current --name output (name and one newline)', () => {
+    expect(parseSingleName(fixture('snapshot-current-name.stdout'))).toBe('a b');
+  });
+
+  it('keeps spaces inside and around a name', () => {
+    expect(parseSingleName(' a b \n\n')).toBe(' a b ');
+  });
+
+  it('gives null for empty output', () => {
+    expect(parseSingleName('')).toBeNull();
+    expect(parseSingleName('\n')).toBeNull();
+  });
+});
+
+describe('parseDomainState', () => {
+  it.each([
+    ['domstate-running.stdout', 'running'],
+    ['domstate-shutoff.stdout', 'shut off'],
+    ['domstate-running-reason.stdout', 'running (booted)'],
+    ['domstate-shutoff-reason.stdout', 'shut off (unknown)'],
+    ['chain-domstate-reason-after-revert.stdout', 'running (from snapshot)'],
+    ['domstate-shutoff-destroyed-reason.stdout', 'shut off (destroyed)'],
+  ])('reads %s as %j', (file, state) => {
+    expect(parseDomainState(fixture(file))).toBe(state);
+  });
+
+  it('reads a paused domain', () => {
+    expect(parseDomainState('paused\n\n')).toBe('paused');
+  });
+
+  it('refuses empty output', () => {
+    expect(() => parseDomainState('\n\n')).toThrow(SnapbotError);
+  });
+});
+
+describe('parseSnapshotXml', () => {
+  it('reads an internal memory + disk snapshot of a running domain', () => {
+    const xml = fixture('snapshot-dumpxml-internal-running.stdout');
+    expect(parseSnapshotXml(xml)).toEqual({
+      name: 'full-1',
+      description: 'snapbot job 01JDXAMPLE0000000000000001',
+      state: 'running',
+      parent: null,
+      createdAt: createdAtOf(xml),
+      memory: true,
+      location: 'internal',
+    });
+  });
+
+  it('reads an external disk-only snapshot with its parent', () => {
+    const xml = fixture('snapshot-dumpxml-disk-only.stdout');
+    expect(parseSnapshotXml(xml)).toEqual({
+      name: 'disk-1',
+      description: 'snapbot job 01JDXAMPLE0000000000000002',
+      state: 'disk-snapshot',
+      parent: 'full-1',
+      createdAt: createdAtOf(xml),
+      memory: false,
+      location: 'external',
+    });
+  });
+
+  it('reads an internal snapshot of a shut-off domain as disk state only', () => {
+    const xml = fixture('snapshot-dumpxml-internal-shutoff.stdout');
+    expect(parseSnapshotXml(xml)).toEqual({
+      name: 'off-1',
+      description: 'taken while shut off',
+      state: 'shutoff',
+      parent: null,
+      createdAt: createdAtOf(xml),
+      memory: false,
+      location: 'internal',
+    });
+  });
+
+  it('reads a name that looks like shell, and an option-looking parent', () => {
+    expect(parseSnapshotXml(fixture('snapshot-dumpxml-command-substitution.stdout'))).toMatchObject({
+      name: '$(reboot)',
+      parent: '--help',
+      state: 'running',
+      location: 'internal',
+    });
+  });
+
+  it('decodes an escaped multi-line unicode description exactly', () => {
+    expect(parseSnapshotXml(fixture('snapshot-dumpxml-multiline-description.stdout'))).toMatchObject({
+      name: 'notes ✓',
+      description:
+        'first line <b>bold</b> & "quoted" \'single\'\nsecond line: ünïcødé ✓ 🚀\n\n  indented after a blank line',
+    });
+  });
+
+  it("never takes the embedded domain's name or description", () => {
+    const snapshot = parseSnapshotXml(snapshotXml({ name: 's', memory: 'no' }));
+    expect(snapshot.name).toBe('s');
+    expect(snapshot.description).toBeNull();
+  });
+
+  it.each([...LITERAL_NAMES, '007', '1e3', '0x1F', '-0', '1.50', 'true', 'null', '--help', 'a b', '<&>', "it's \"x\"", '&amp;', '&#10;', 'ünïcødé ✓ 日本', '  padded  ', 'constructor', '__proto__'])(
+    'round-trips the name %j exactly',
+    (name) => {
+      const snapshot = parseSnapshotXml(snapshotXml({ name, parent: name, memory: 'internal', disk: 'internal' }));
+      expect(snapshot.name).toBe(name);
+      expect(snapshot.parent).toBe(name);
+    },
+  );
+
+  it.each([
+    'one line',
+    '  leading and trailing spaces  ',
+    'first line\nsecond line\n\nfourth after a blank',
+    'tabs\tinside\t',
+    '<b>not markup</b> & "quotes" \'too\'',
+    'literal entity text: &lt; &amp;amp; &#10;',
+    '12345',
+    'émoji ✓ 日本語',
+    'keeps the job marker\n[snapbot job 42]',
+  ])('round-trips the description %j exactly', (description) => {
+    expect(parseSnapshotXml(snapshotXml({ name: 's', description, memory: 'no', disk: 'external' })).description).toBe(
+      description,
+    );
+  });
+
+  it('decodes numeric character references', () => {
+    const xml = snapshotXml({ name: 's', memory: 'no' }).replace(
+      '<state>',
+      '<description>a&#10;b&#x41;</description>\n  <state>',
+    );
+    expect(parseSnapshotXml(xml).description).toBe('a\nbA');
+  });
+
+  it('reads an absent description as null and an empty one as empty', () => {
+    expect(parseSnapshotXml(snapshotXml({ name: 's', memory: 'no' })).description).toBeNull();
+    expect(parseSnapshotXml(snapshotXml({ name: 's', description: '', memory: 'no' })).description).toBe('');
+  });
+
+  it.each([
+    [{ memory: 'internal', disk: 'internal' }, { memory: true, location: 'internal' }],
+    [{ memory: 'no', disk: 'internal' }, { memory: false, location: 'internal' }],
+    [{ memory: 'no', disk: 'external' }, { memory: false, location: 'external' }],
+    [{ memory: 'external', disk: 'external' }, { memory: true, location: 'external' }],
+    [{ memory: 'external', disk: 'no' }, { memory: true, location: 'external' }],
+  ] as const)('reads memory and disks %j as %j', (parts, expected) => {
+    expect(parseSnapshotXml(snapshotXml({ name: 's', ...parts }))).toMatchObject(expected);
+  });
+
+  it('treats a disk-only snapshot without a <memory> element (libvirt < 1.0.1) as external', () => {
+    expect(parseSnapshotXml(snapshotXml({ name: 's', state: 'disk-snapshot' }))).toMatchObject({
+      location: 'external',
+      memory: false,
+    });
+    expect(parseSnapshotXml(snapshotXml({ name: 's', state: 'shutoff' }))).toMatchObject({ location: 'internal' });
+  });
+
+  it('turns creationTime (seconds since the epoch) into an ISO string', () => {
+    expect(parseSnapshotXml(snapshotXml({ name: 's', creationTime: 0, memory: 'no' })).createdAt).toBe(
+      '1970-01-01T00:00:00.000Z',
+    );
+  });
+
+  it.each([
+    ['not XML at all'],
+    ['<domain><name>x</name></domain>'],
+    ['<domainsnapshot><state>running</state><creationTime>1</creationTime></domainsnapshot>'],
+    ['<domainsnapshot><name>x</name><state>running</state></domainsnapshot>'],
+    ['<domainsnapshot><name>x</name><state>running</state><creationTime>soon</creationTime></domainsnapshot>'],
+  ])('refuses %j', (xml) => {
+    expect(() => parseSnapshotXml(xml)).toThrow(SnapbotError);
+  });
+});

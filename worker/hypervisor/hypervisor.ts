@@ -1,0 +1,59 @@
+import type { SnapshotInfo, SnapshotMode } from '../../shared/jobs.js';
+
+/**
+ * The port between the worker and the hypervisor. The virsh adapter implements it for
+ * real hosts; tests run the same adapter against a fake virsh executable. Domains are
+ * always addressed by UUID (see DESIGN.md decision 2). Every method throws a
+ * SnapbotError with a shared code on failure.
+ */
+export interface Hypervisor {
+  /** libvirt (daemon) and QEMU versions of this host. */
+  version(): Promise<HypervisorVersion>;
+  /** Every defined domain, running or not. */
+  listDomains(): Promise<DomainSummary[]>;
+  /**
+   * The domain's current name (`virsh domname --domain=UUID`); DOMAIN_NOT_FOUND when no
+   * domain has that UUID. Used to check, just before acting, that the UUID the worker
+   * resolved still belongs to the VM the operator named.
+   */
+  domainName(uuid: string): Promise<string>;
+  /** `virsh domstate` words (running, shut off, paused, …). */
+  domainState(uuid: string): Promise<string>;
+  /** Every snapshot of the domain, newest first. Descriptions are raw (job marker included). */
+  listSnapshots(uuid: string): Promise<RawSnapshot[]>;
+  /** Snapshot names with their location, cheaply (the inventory refreshes this often). */
+  listSnapshotNames(uuid: string): Promise<SnapshotName[]>;
+  /** One snapshot; SNAPSHOT_NOT_FOUND when it does not exist. */
+  snapshotInfo(uuid: string, name: string): Promise<RawSnapshot>;
+  createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void>;
+  revertSnapshot(uuid: string, name: string): Promise<void>;
+  deleteSnapshot(uuid: string, name: string): Promise<void>;
+}
+
+export interface HypervisorVersion {
+  /** Version of the libvirt daemon the URI reaches, e.g. "9.0.0". */
+  libvirt: string | null;
+  /** Running hypervisor version, e.g. "7.2.0". */
+  qemu: string | null;
+}
+
+export interface DomainSummary {
+  uuid: string;
+  name: string;
+  state: string;
+}
+
+/** A snapshot as libvirt describes it; `description` still holds snapbot's job marker. */
+export type RawSnapshot = Omit<SnapshotInfo, 'jobId' | 'description'> & { description: string | null };
+
+export interface SnapshotName {
+  name: string;
+  location: 'internal' | 'external';
+}
+
+export interface CreateSnapshotRequest {
+  name: string;
+  description: string;
+  /** disk-only: atomic external disk snapshot; full: internal memory + disk snapshot. */
+  mode: SnapshotMode;
+}

@@ -1,0 +1,399 @@
+import { execa } from 'execa';
+import { SnapbotError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { mapWithLimit } from '../map-with-limit.js';
+import { classifyVirshError, type VirshErrorContext } from './classify-virsh-error.js';
+import type {
+  CreateSnapshotRequest,
+  DomainSummary,
+  Hypervisor,
+  HypervisorVersion,
+  RawSnapshot,
+  SnapshotName,
+} from './hypervisor.js';
+import {
+  parseDomainState,
+  parseNameList,
+  parseSingleName,
+  parseSnapshotXml,
+  parseUuidList,
+  parseVersion,
+  type ParsedSnapshot,
+} from './virsh-parsers.js';
+
+/** One virsh invocation: the arguments after the executable, and how long it may take. */
+export interface VirshRunRequest {
+  args: readonly string[];
+  timeoutMs: number;
+}
+
+/** How one virsh invocation ended. Runners never throw for a failed virsh. */
+export interface VirshRunResult {
+  /** Undefined when virsh never started or died by a signal. */
+  exitCode: number | undefined;
+  /** The signal that ended virsh ("SIGKILL", …), if one did. */
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** True when the runner killed virsh because it passed `timeoutMs`. */
+  timedOut: boolean;
+  /** Set when virsh could not be started at all (ENOENT, EACCES, …). */
+  spawnError?: { code: string | undefined; message: string };
+}
+
+/** Runs virsh; injectable so tests can assert the exact command line without a process. */
+export type VirshRunner = (request: VirshRunRequest) => Promise<VirshRunResult>;
+
+export interface VirshHypervisorOptions {
+  /** The virsh executable (VIRSH_PATH). */
+  virshPath: string;
+  /** The libvirt URI (LIBVIRT_URI), passed as `--connect=URI` on every call. */
+  uri: string;
+  /** Limit for create, revert and delete. */
+  timeoutMs: number;
+  /** Limit for everything that only reads. */
+  queryTimeoutMs: number;
+  logger?: Logger;
+  /** This worker's host id, named in error messages. */
+  hostId?: string;
+  /** Defaults to running the real executable at `virshPath`. */
+  runner?: VirshRunner;
+}
+
+/** How many virsh processes one listing runs at a time. */
+export const VIRSH_QUERY_CONCURRENCY = 4;
+
+type CallKind = 'query' | 'mutation';
+
+/**
+ * The Hypervisor port over the `virsh` command line. Every call is one virsh process
+ * started from an argv array (never a shell) as `virsh --connect=URI SUBCOMMAND
+ * --option=value…`: the single-element `--opt=value` form keeps a value that starts
+ * with `--` from being read as an option. Domains are addressed by UUID only.
+ */
+export class VirshHypervisor implements Hypervisor {
+  private readonly virshPath: string;
+  private readonly uri: string;
+  private readonly timeoutMs: number;
+  private readonly queryTimeoutMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly hostId: string | undefined;
+  private readonly runner: VirshRunner;
+  /** Names from the last listing, so that error messages can say "VM web-01" instead of a UUID. */
+  private domainNames = new Map<string, string>();
+
+  constructor(options: VirshHypervisorOptions) {
+    this.virshPath = options.virshPath;
+    this.uri = options.uri;
+    this.timeoutMs = options.timeoutMs;
+    this.queryTimeoutMs = options.queryTimeoutMs;
+    this.logger = options.logger;
+    this.hostId = options.hostId;
+    this.runner = options.runner ?? createVirshRunner(options.virshPath);
+  }
+
+  /** libvirt daemon and QEMU versions, from `virsh version --daemon`. */
+  async version(): Promise<HypervisorVersion> {
+    const { libvirt, qemu } = parseVersion(await this.run('query', ['version', '--daemon'], {}));
+    return { libvirt, qemu };
+  }
+
+  /**
+   * Every defined domain with its name and state. A domain undefined between the
+   * listing and the per-domain calls is left out rather than failing the whole list.
+   */
+  async listDomains(): Promise<DomainSummary[]> {
+    const uuids = parseUuidList(await this.run('query', ['list', '--all', '--uuid'], {}));
+    const domains = await mapWithLimit(uuids, VIRSH_QUERY_CONCURRENCY, async (uuid) => {
+      try {
+        const name = await this.domainName(uuid);
+        const state = parseDomainState(await this.run('query', ['domstate', `--domain=${uuid}`], { vm: name }));
+        return { uuid, name, state };
+      } catch (error) {
+        if (isCode(error, 'DOMAIN_NOT_FOUND')) return null;
+        throw error;
+      }
+    });
+    const found = domains.filter((domain): domain is DomainSummary => domain !== null);
+    // Replaced, not merged, so undefined domains do not pile up in a long-running worker.
+    this.domainNames = new Map(found.map((domain) => [domain.uuid, domain.name]));
+    return found;
+  }
+
+  /** The domain's current name, from `virsh domname --domain=UUID`; DOMAIN_NOT_FOUND when it is gone. */
+  async domainName(uuid: string): Promise<string> {
+    const name = parseSingleName(await this.run('query', ['domname', `--domain=${uuid}`], this.context(uuid)));
+    if (name === null) {
+      throw new SnapbotError('INTERNAL', `virsh domname printed no name for VM ${uuid}`, { detail: { uuid } });
+    }
+    this.domainNames.set(uuid, name);
+    return name;
+  }
+
+  /** `virsh domstate` words: running, shut off, paused, … */
+  async domainState(uuid: string): Promise<string> {
+    return parseDomainState(await this.run('query', ['domstate', `--domain=${uuid}`], this.context(uuid)));
+  }
+
+  /**
+   * Every snapshot of the domain, newest first (within one second: children before
+   * their parents, then by name). A snapshot deleted while the list is being read is
+   * left out.
+   */
+  async listSnapshots(uuid: string): Promise<RawSnapshot[]> {
+    const [names, current] = await Promise.all([
+      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name'], this.context(uuid)).then(parseNameList),
+      this.currentSnapshotName(uuid),
+    ]);
+    const snapshots = await mapWithLimit(names, VIRSH_QUERY_CONCURRENCY, async (name) => {
+      try {
+        return await this.dumpSnapshot(uuid, name);
+      } catch (error) {
+        if (isCode(error, 'SNAPSHOT_NOT_FOUND')) return null;
+        throw error;
+      }
+    });
+    const found = snapshots.filter((snapshot): snapshot is ParsedSnapshot => snapshot !== null);
+    const depth = treeDepths(found);
+    // creationTime has one-second resolution; within a second a child is newer than its parent.
+    return found
+      .map((snapshot) => ({ ...snapshot, current: snapshot.name === current }))
+      .sort(
+        (a, b) =>
+          Date.parse(b.createdAt) - Date.parse(a.createdAt) ||
+          (depth.get(b.name) ?? 0) - (depth.get(a.name) ?? 0) ||
+          compareNames(a.name, b.name),
+      );
+  }
+
+  /** Names and locations only: two virsh calls, however many snapshots (for the inventory). */
+  async listSnapshotNames(uuid: string): Promise<SnapshotName[]> {
+    const [all, external] = await Promise.all([
+      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name'], this.context(uuid)).then(parseNameList),
+      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name', '--external'], this.context(uuid)).then(parseNameList),
+    ]);
+    const externalNames = new Set(external);
+    return all.map((name) => ({ name, location: externalNames.has(name) ? 'external' : 'internal' }));
+  }
+
+  /** One snapshot; SNAPSHOT_NOT_FOUND when the domain has none by that name. */
+  async snapshotInfo(uuid: string, name: string): Promise<RawSnapshot> {
+    const [snapshot, current] = await Promise.allSettled([this.dumpSnapshot(uuid, name), this.currentSnapshotName(uuid)]);
+    // The snapshot's own failure says more than the current-snapshot lookup's.
+    if (snapshot.status === 'rejected') throw snapshot.reason;
+    if (current.status === 'rejected') throw current.reason;
+    return { ...snapshot.value, current: snapshot.value.name === current.value };
+  }
+
+  /**
+   * disk-only: an atomic external snapshot of every disk (`--disk-only --atomic`);
+   * full: an internal snapshot, with memory when the domain runs and disks only when it
+   * is shut off (libvirt decides; the worker reports which one it got).
+   */
+  async createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void> {
+    const args = ['snapshot-create-as', `--domain=${uuid}`, `--name=${request.name}`];
+    // virsh refuses `--description=` with an empty value ("Option argument is empty").
+    if (request.description !== '') args.push(`--description=${request.description}`);
+    if (request.mode === 'disk-only') args.push('--disk-only', '--atomic');
+    await this.run('mutation', args, this.context(uuid, request.name));
+  }
+
+  async revertSnapshot(uuid: string, name: string): Promise<void> {
+    await this.run('mutation', ['snapshot-revert', `--domain=${uuid}`, `--snapshotname=${name}`], this.context(uuid, name));
+  }
+
+  async deleteSnapshot(uuid: string, name: string): Promise<void> {
+    await this.run('mutation', ['snapshot-delete', `--domain=${uuid}`, `--snapshotname=${name}`], this.context(uuid, name));
+  }
+
+  private async dumpSnapshot(uuid: string, name: string): Promise<ParsedSnapshot> {
+    const xml = await this.run(
+      'query',
+      ['snapshot-dumpxml', `--domain=${uuid}`, `--snapshotname=${name}`],
+      this.context(uuid, name),
+    );
+    return parseSnapshotXml(xml);
+  }
+
+  /** The current snapshot's name, or null when the domain has none. */
+  private async currentSnapshotName(uuid: string): Promise<string | null> {
+    try {
+      return parseSingleName(
+        await this.run('query', ['snapshot-current', `--domain=${uuid}`, '--name'], this.context(uuid)),
+      );
+    } catch (error) {
+      // "error: domain 'X' has no current snapshot" (exit 1) is an answer, not a failure.
+      if (isCode(error, 'SNAPSHOT_NOT_FOUND')) return null;
+      throw error;
+    }
+  }
+
+  private context(uuid: string, snapshot?: string): VirshErrorContext {
+    return {
+      ...(this.hostId === undefined ? {} : { host: this.hostId }),
+      vm: this.domainNames.get(uuid) ?? uuid,
+      ...(snapshot === undefined ? {} : { snapshot }),
+    };
+  }
+
+  /**
+   * Runs one virsh subcommand and returns its stdout, or throws a SnapbotError whose
+   * `detail` carries argv, exit code, stderr, duration and whether it timed out.
+   */
+  private async run(kind: CallKind, subcommand: readonly string[], context: VirshErrorContext): Promise<string> {
+    const args = [`--connect=${this.uri}`, ...subcommand];
+    const timeoutMs = kind === 'mutation' ? this.timeoutMs : this.queryTimeoutMs;
+    const result = await this.runner({ args, timeoutMs });
+    const detail = {
+      argv: [this.virshPath, ...args],
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stderr: result.stderr,
+      durationMs: result.durationMs,
+      timedOut: result.timedOut,
+    };
+    const fullContext: VirshErrorContext = { ...(this.hostId === undefined ? {} : { host: this.hostId }), ...context };
+    const error = this.failure(subcommand[0] ?? 'virsh', result, fullContext, timeoutMs, detail);
+    if (error === null) {
+      this.logger?.debug({ argv: detail.argv, durationMs: result.durationMs }, 'virsh succeeded');
+      return result.stdout;
+    }
+    this.logger?.warn({ ...detail, code: error.code }, 'virsh failed');
+    throw error;
+  }
+
+  private failure(
+    command: string,
+    result: VirshRunResult,
+    context: VirshErrorContext,
+    timeoutMs: number,
+    detail: Record<string, unknown>,
+  ): SnapbotError | null {
+    const about = `${context.vm ? ` for VM ${context.vm}` : ''}${context.host ? ` on host ${context.host}` : ''}`;
+    if (result.spawnError) {
+      const { code, message } = result.spawnError;
+      const problem = code === 'ENOENT' ? 'was not found' : `could not be started (${code ?? message})`;
+      // Retrying cannot bring back a missing or broken executable: an operator must fix VIRSH_PATH.
+      return new SnapbotError('HYPERVISOR_UNAVAILABLE', `virsh ${problem} at VIRSH_PATH=${this.virshPath}${about}`, {
+        detail: { ...detail, spawnError: result.spawnError },
+        permanent: true,
+      });
+    }
+    if (result.timedOut) {
+      return new SnapbotError(
+        'TIMEOUT',
+        `virsh ${command}${about} did not finish within ${formatSeconds(timeoutMs)} and was killed`,
+        { detail, permanent: true },
+      );
+    }
+    if (result.signal !== undefined) {
+      return new SnapbotError('INTERNAL', `virsh ${command}${about} was killed by ${result.signal}`, {
+        detail,
+        permanent: false,
+      });
+    }
+    if (result.exitCode === 0) return null;
+    const classified = classifyVirshError(result.stderr, context);
+    return new SnapbotError(classified.code, classified.message, { detail, permanent: classified.permanent });
+  }
+}
+
+/**
+ * The real runner: starts `virshPath` with the given arguments (no shell) in its own
+ * process group, under the C locale so that error texts are the English ones
+ * `classifyVirshError` knows, and kills the whole group with SIGKILL when the time is
+ * up (virsh may have children, e.g. ssh for remote URIs, that would otherwise keep the
+ * output pipes open).
+ */
+export function createVirshRunner(virshPath: string): VirshRunner {
+  return async ({ args, timeoutMs }) => {
+    const subprocess = execa(virshPath, args, {
+      reject: false,
+      stdin: 'ignore',
+      stripFinalNewline: false,
+      detached: true,
+      env: { LC_ALL: 'C', LANG: 'C', LANGUAGE: '' },
+    });
+    const pid = subprocess.pid;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(pid, () => subprocess.kill('SIGKILL'));
+    }, timeoutMs);
+    if (pid !== undefined) liveGroups.add(pid);
+    watchForExit();
+    try {
+      const result = await subprocess;
+      const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined && !timedOut;
+      return {
+        exitCode: result.exitCode,
+        signal: result.signal,
+        stdout: typeof result.stdout === 'string' ? result.stdout : '',
+        stderr: typeof result.stderr === 'string' ? result.stderr : '',
+        durationMs: Math.round(result.durationMs),
+        timedOut,
+        ...(spawnFailed
+          ? { spawnError: { code: 'code' in result ? result.code : undefined, message: spawnMessage(result) } }
+          : {}),
+      };
+    } finally {
+      clearTimeout(timer);
+      if (pid !== undefined) liveGroups.delete(pid);
+    }
+  };
+}
+
+function spawnMessage(result: object): string {
+  const message = 'shortMessage' in result ? result.shortMessage : undefined;
+  return typeof message === 'string' ? message : 'virsh could not be started';
+}
+
+// virsh runs detached (its own process group), so the worker's exit would not take it
+// along; kill whatever is still running when the worker exits.
+const liveGroups = new Set<number>();
+let exitWatch = false;
+
+function watchForExit(): void {
+  if (exitWatch) return;
+  exitWatch = true;
+  process.once('exit', () => {
+    for (const pid of liveGroups) killGroup(pid, () => undefined);
+  });
+}
+
+function killGroup(pid: number | undefined, fallback: () => void): void {
+  if (pid === undefined) return fallback();
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    fallback();
+  }
+}
+
+function isCode(error: unknown, code: SnapbotError['code']): boolean {
+  return error instanceof SnapbotError && error.code === code;
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** How many ancestors each snapshot has in the snapshot tree. */
+function treeDepths(snapshots: readonly ParsedSnapshot[]): Map<string, number> {
+  const parents = new Map(snapshots.map((snapshot) => [snapshot.name, snapshot.parent]));
+  const depths = new Map<string, number>();
+  for (const { name } of snapshots) {
+    let depth = 0;
+    // Bounded by the list size, so a malformed cycle cannot loop forever.
+    for (let parent = parents.get(name); parent != null && depth < snapshots.length; parent = parents.get(parent)) {
+      depth += 1;
+    }
+    depths.set(name, depth);
+  }
+  return depths;
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
