@@ -1,0 +1,101 @@
+import type { HostStatus } from '../../shared/hosts.js';
+import type { JobResult, SnapshotInfo } from '../../shared/jobs.js';
+
+/** Plain-text renderings for snapctl; `--json` prints the results as they are instead. */
+
+export function renderTable(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function shortTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function oneLine(text: string | null): string {
+  return (text ?? '').replace(/\s*\n\s*/g, ' ⏎ ');
+}
+
+export function renderSnapshotTable(snapshots: SnapshotInfo[]): string {
+  if (snapshots.length === 0) return 'no snapshots';
+  return renderTable(
+    ['', 'NAME', 'CREATED', 'STATE', 'LOCATION', 'PARENT', 'DESCRIPTION'],
+    snapshots.map((snapshot) => [
+      snapshot.current ? '*' : '',
+      snapshot.name,
+      shortTime(snapshot.createdAt),
+      snapshot.state,
+      snapshot.location,
+      snapshot.parent ?? '-',
+      oneLine(snapshot.description),
+    ]),
+  );
+}
+
+export function renderSnapshotDetails(snapshot: SnapshotInfo): string {
+  return renderTable(
+    ['Name:', snapshot.name],
+    [
+      ['Created:', shortTime(snapshot.createdAt)],
+      ['State:', snapshot.state],
+      ['Location:', snapshot.location],
+      ['Memory:', snapshot.memory ? 'yes (reverting resumes the VM as it was running)' : 'no (disks only)'],
+      ['Parent:', snapshot.parent ?? '-'],
+      ['Current:', snapshot.current ? 'yes' : 'no'],
+      ['Description:', oneLine(snapshot.description) || '-'],
+      ...(snapshot.jobId ? [['Created by:', `snapbot job ${snapshot.jobId}`]] : []),
+    ],
+  );
+}
+
+export function renderResult(result: JobResult): string {
+  const where = `${result.vm.name} on ${result.host}`;
+  const took = `${(result.durationMs / 1000).toFixed(2)}s`;
+  switch (result.kind) {
+    case 'create': {
+      const what = result.mode === 'full' && result.snapshot.memory ? 'full (memory + disk)' : result.mode;
+      const lines = [`Created ${what} snapshot '${result.snapshot.name}' of ${where} in ${took}.`];
+      if (result.recovered) lines.push('(A retry found the snapshot its own earlier attempt had made.)');
+      if (result.note) lines.push(`Note: ${result.note}`);
+      return lines.join('\n');
+    }
+    case 'list':
+      return `${where}: ${result.snapshots.length} snapshot(s), newest first; * marks the current one\n${renderSnapshotTable(result.snapshots)}`;
+    case 'info':
+      return renderSnapshotDetails(result.snapshot);
+    case 'revert':
+      return `Reverted ${where} to '${result.snapshot.name}' in ${took}; the VM is now ${result.vmState}.`;
+    case 'delete':
+      return `Deleted snapshot '${result.deleted.name}' of ${where} in ${took}.`;
+  }
+}
+
+function ago(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 120) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
+  return `${Math.round(seconds / 3600)}h ago`;
+}
+
+export function renderHosts(hosts: HostStatus[], now: number = Date.now()): string {
+  if (hosts.length === 0) return 'No host has reported yet. Start a worker on each KVM host (npm run worker).';
+  return renderTable(
+    ['HOST', 'STATUS', 'LAST SEEN', 'LIBVIRT', 'QEMU', 'EXT-REVERT', 'EXT-DELETE', 'VMS', 'NOTE'],
+    hosts.map((host) => [
+      host.hostId,
+      host.online ? 'online' : 'offline',
+      ago(host.lastSeen, now),
+      host.libvirtVersion ?? '?',
+      host.qemuVersion ?? '?',
+      host.capabilities.externalRevert ? 'yes' : 'no',
+      host.capabilities.externalDelete ? 'yes' : 'no',
+      String(host.vms.length),
+      host.inventoryError ? `inventory: ${host.inventoryError}` : '',
+    ]),
+  );
+}

@@ -1,0 +1,73 @@
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../shared/logger.js';
+import { hostQueueName } from '../../shared/queues.js';
+import { bullmqConnectionOptions, connectRedis, failFastRedisOptions, redisOptionsFromUrl } from '../../shared/redis.js';
+
+export interface CoreOptions {
+  redisUrl: string;
+  prefix: string;
+  logger: Logger;
+}
+
+/**
+ * The control plane's handle on Redis: one fail-fast connection for reads and enqueues,
+ * and per host a BullMQ Queue and the QueueEvents stream that reports its jobs' progress
+ * and results. Discord and snapctl each open one and call the operations with it.
+ */
+export class SnapbotCore {
+  private readonly queues = new Map<string, Queue>();
+  private readonly events = new Map<string, Promise<QueueEvents>>();
+
+  private constructor(
+    readonly redis: Redis,
+    readonly options: CoreOptions,
+  ) {}
+
+  /** Connects to Redis; REDIS_UNAVAILABLE naming the URL when it cannot. */
+  static async connect(options: CoreOptions): Promise<SnapbotCore> {
+    const redis = await connectRedis(options.redisUrl, failFastRedisOptions(options.redisUrl));
+    redis.on('error', (error: Error) => options.logger.debug({ err: error.message }, 'redis connection error'));
+    return new SnapbotCore(redis, options);
+  }
+
+  get prefix(): string {
+    return this.options.prefix;
+  }
+
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  queueFor(hostId: string): Queue {
+    let queue = this.queues.get(hostId);
+    if (!queue) {
+      queue = new Queue(hostQueueName(hostId), { connection: this.redis, prefix: this.prefix });
+      queue.on('error', (error) => this.logger.debug({ err: error.message, hostId }, 'queue error'));
+      this.queues.set(hostId, queue);
+    }
+    return queue;
+  }
+
+  /** The host queue's event stream, listening before anything is enqueued so no event is missed. */
+  eventsFor(hostId: string): Promise<QueueEvents> {
+    let events = this.events.get(hostId);
+    if (!events) {
+      const queueEvents = new QueueEvents(hostQueueName(hostId), {
+        connection: bullmqConnectionOptions(redisOptionsFromUrl(this.options.redisUrl)),
+        prefix: this.prefix,
+      });
+      queueEvents.on('error', (error) => this.logger.debug({ err: error.message, hostId }, 'queue events error'));
+      events = queueEvents.waitUntilReady().then(() => queueEvents);
+      this.events.set(hostId, events);
+    }
+    return events;
+  }
+
+  async close(): Promise<void> {
+    const events = await Promise.allSettled([...this.events.values()]);
+    await Promise.allSettled(events.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
+    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadDotEnv, MANAGED_REDIS_URL } from '../shared/config.js';
+import { SnapbotError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { portInUse, startRedisServer, type RedisServerHandle } from './redis-server.js';
+
+/**
+ * `npm start`: everything for a single KVM host in one command. When REDIS_URL is unset
+ * it runs a managed redis-server (AOF, fsync always, noeviction, data under ./data,
+ * loopback only); then the worker for the local libvirt, and the Discord bot when
+ * DISCORD_TOKEN is set. Ctrl-C or SIGTERM stops them in order: bot and worker first
+ * (running virsh calls finish), Redis last.
+ */
+const logger = createLogger('snapbot');
+const distRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const MANAGED_REDIS_PORT = Number(new URL(MANAGED_REDIS_URL).port);
+
+async function main(): Promise<void> {
+  loadDotEnv();
+  let redis: RedisServerHandle | undefined;
+  const env = { ...process.env };
+  if (!env.REDIS_URL) {
+    if (await portInUse(MANAGED_REDIS_PORT)) {
+      throw new SnapbotError(
+        'REDIS_UNAVAILABLE',
+        `Port ${MANAGED_REDIS_PORT} (the managed Redis) is already in use. Stop what listens there, or set REDIS_URL to use an existing Redis.`,
+      );
+    }
+    const dir = resolve(process.env.SNAPBOT_DATA_DIR ?? 'data', 'redis');
+    redis = await startRedisServer({ port: MANAGED_REDIS_PORT, dir, durable: true, ownProcessGroup: true });
+    env.REDIS_URL = redis.url;
+    logger.info({ url: redis.url, dir }, 'managed redis-server started');
+  }
+
+  const children: Array<{ name: string; process: ChildProcess }> = [];
+  const launch = (name: string, script: string) => {
+    const child = spawn(process.execPath, [resolve(distRoot, script)], { env, stdio: 'inherit' });
+    children.push({ name, process: child });
+    return child;
+  };
+
+  let stopping = false;
+  const stopAll = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.all(
+      children.map(
+        ({ process: child }) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    if (redis) {
+      await redis.stop();
+      logger.info('managed redis-server stopped');
+    }
+    process.exit(exitCode);
+  };
+
+  launch('worker', 'worker/main.js');
+  if (env.DISCORD_TOKEN) {
+    if (existsSync(resolve(distRoot, 'bot/discord/main.js'))) launch('bot', 'bot/discord/main.js');
+    else logger.warn('DISCORD_TOKEN is set, but this build has no Discord bot yet; running without it');
+  } else {
+    logger.info('DISCORD_TOKEN unset: running without the Discord bot (snapctl works against this Redis)');
+  }
+  for (const { name, process: child } of children) {
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      logger.error({ name, code, signal }, `${name} exited; stopping everything`);
+      void stopAll(code === 0 ? 1 : (code ?? 1));
+    });
+  }
+  // The children get the terminal's Ctrl-C themselves; stopping waits for them.
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error);
+  process.stderr.write(`snapbot: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,120 @@
+import { SnapbotError } from '../shared/errors.js';
+import type { InventoryVm } from '../shared/hosts.js';
+import type { Logger } from '../shared/logger.js';
+import type { DomainSummary, Hypervisor } from './hypervisor/hypervisor.js';
+import { mapWithLimit } from './map-with-limit.js';
+
+export interface ResolvedVm {
+  uuid: string;
+  name: string;
+}
+
+/**
+ * The worker's own view of its host: every domain with its UUID, state and snapshots.
+ * It is what the heartbeat publishes, and what turns a VM name into the UUID that
+ * every virsh call uses.
+ */
+export class HostInventory {
+  private readonly vms = new Map<string, InventoryVm>();
+  private refreshedAt: string | null = null;
+  private lastError: string | null = null;
+
+  constructor(
+    private readonly hypervisor: Hypervisor,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Re-reads every domain and its snapshots. Failures are kept for the heartbeat, not thrown. */
+  async refreshAll(): Promise<void> {
+    try {
+      const domains = await this.hypervisor.listDomains();
+      const entries = await mapWithLimit(domains, 4, async (domain) => this.readVm(domain));
+      this.vms.clear();
+      for (const vm of entries) if (vm) this.vms.set(vm.uuid, vm);
+      this.refreshedAt = new Date().toISOString();
+      this.lastError = null;
+    } catch (error) {
+      this.lastError = error instanceof Error ? error.message : String(error);
+      this.logger.warn({ err: error }, 'inventory refresh failed');
+    }
+  }
+
+  /** Re-reads one domain after a job changed it; drops it when it is gone. */
+  async refreshVm(uuid: string): Promise<void> {
+    try {
+      const name = await this.hypervisor.domainName(uuid);
+      const state = await this.hypervisor.domainState(uuid);
+      const vm = await this.readVm({ uuid, name, state });
+      if (vm) this.vms.set(uuid, vm);
+      else this.vms.delete(uuid);
+    } catch (error) {
+      if (error instanceof SnapbotError && error.code === 'DOMAIN_NOT_FOUND') this.vms.delete(uuid);
+      else this.logger.warn({ err: error, uuid }, 'inventory refresh of one VM failed');
+    }
+  }
+
+  private async readVm(domain: DomainSummary): Promise<InventoryVm | null> {
+    try {
+      const snapshots = await this.hypervisor.listSnapshotNames(domain.uuid);
+      return { name: domain.name, uuid: domain.uuid, state: domain.state, snapshots };
+    } catch (error) {
+      // The domain vanished between the listing and this call.
+      if (error instanceof SnapbotError && error.code === 'DOMAIN_NOT_FOUND') return null;
+      throw error;
+    }
+  }
+
+  view(): { vms: InventoryVm[]; inventoryAt: string | null; inventoryError: string | null } {
+    const vms = [...this.vms.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return { vms, inventoryAt: this.refreshedAt, inventoryError: this.lastError };
+  }
+
+  /**
+   * Turns the VM name of a job into the UUID to act on, checked against libvirt right
+   * now. When the requester saw a UUID and the name now belongs to another domain, it
+   * refuses: the VM was replaced, and acting on it would touch the wrong machine.
+   */
+  async resolveVm(name: string, expectedUuid: string | undefined): Promise<ResolvedVm> {
+    let uuid = this.findUuid(name);
+    if (uuid === undefined || !(await this.stillNamed(uuid, name))) {
+      await this.refreshDomains();
+      uuid = this.findUuid(name);
+    }
+    if (uuid === undefined) {
+      throw new SnapbotError('DOMAIN_NOT_FOUND', `No VM named '${name}' on this host.`);
+    }
+    if (expectedUuid !== undefined && expectedUuid.toLowerCase() !== uuid.toLowerCase()) {
+      throw new SnapbotError(
+        'DOMAIN_NOT_FOUND',
+        `VM '${name}' now has UUID ${uuid}, not ${expectedUuid} as requested: it was replaced, so nothing was done.`,
+      );
+    }
+    return { uuid, name };
+  }
+
+  private findUuid(name: string): string | undefined {
+    for (const vm of this.vms.values()) if (vm.name === name) return vm.uuid;
+    return undefined;
+  }
+
+  private async stillNamed(uuid: string, name: string): Promise<boolean> {
+    try {
+      return (await this.hypervisor.domainName(uuid)) === name;
+    } catch (error) {
+      if (error instanceof SnapbotError && error.code === 'DOMAIN_NOT_FOUND') return false;
+      throw error;
+    }
+  }
+
+  /** Cheap refresh of names and states only; snapshots of known VMs are kept. */
+  private async refreshDomains(): Promise<void> {
+    const domains = await this.hypervisor.listDomains();
+    const seen = new Set<string>();
+    for (const domain of domains) {
+      seen.add(domain.uuid);
+      const known = this.vms.get(domain.uuid);
+      this.vms.set(domain.uuid, { ...domain, snapshots: known?.snapshots ?? [] });
+    }
+    for (const uuid of [...this.vms.keys()]) if (!seen.has(uuid)) this.vms.delete(uuid);
+  }
+}

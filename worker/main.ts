@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { loadDotEnv, parseEnv, workerEnvSchema } from '../shared/config.js';
+import { SnapbotError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { VirshHypervisor } from './hypervisor/virsh.js';
+import { startWorker } from './run-worker.js';
+
+/** `npm run worker`: the worker for this KVM host's libvirt, against REDIS_URL. */
+async function main(): Promise<void> {
+  loadDotEnv();
+  const config = parseEnv(workerEnvSchema);
+  const logger = createLogger('snapbot-worker', config.LOG_LEVEL).child({ host: config.HOST_ID });
+  const hypervisor = new VirshHypervisor({
+    virshPath: config.VIRSH_PATH,
+    uri: config.LIBVIRT_URI,
+    timeoutMs: config.VIRSH_TIMEOUT_MS,
+    queryTimeoutMs: config.VIRSH_QUERY_TIMEOUT_MS,
+    logger,
+    hostId: config.HOST_ID,
+  });
+  const worker = await startWorker(config, hypervisor, logger);
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'stopping: no new jobs; waiting for running ones');
+    void worker.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error);
+  process.stderr.write(`snapbot worker: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,253 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { randomBytes } from 'node:crypto';
+import { encodeFailedReason, SnapbotError } from '../shared/errors.js';
+import type { Capabilities } from '../shared/hosts.js';
+import {
+  jobProgressSchema,
+  snapshotJobSchema,
+  splitJobMarker,
+  withJobMarker,
+  type JobProgress,
+  type JobResult,
+  type SnapshotInfo,
+  type SnapshotJob,
+} from '../shared/jobs.js';
+import type { Logger } from '../shared/logger.js';
+import type { Hypervisor, RawSnapshot } from './hypervisor/hypervisor.js';
+import type { HostInventory, ResolvedVm } from './inventory.js';
+import type { VmLocks } from './vm-lock.js';
+
+export interface JobProcessorDeps {
+  hostId: string;
+  hypervisor: Hypervisor;
+  inventory: HostInventory;
+  locks: VmLocks;
+  capabilities: () => Capabilities;
+  logger: Logger;
+}
+
+type Kind<K extends SnapshotJob['kind']> = Extract<SnapshotJob, { kind: K }>;
+
+/** Runs one snapshot job. Throws BullMQ errors whose message is "CODE: sentence". */
+export function createJobProcessor(deps: JobProcessorDeps) {
+  return async function processJob(job: Job): Promise<JobResult> {
+    const jobId = job.id ?? 'unknown';
+    const parsed = snapshotJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+      throw new UnrecoverableError(encodeFailedReason({ code: 'VALIDATION', message: `Invalid job: ${problems}` }));
+    }
+    const request = parsed.data;
+    const logger = deps.logger.child({ jobId, host: deps.hostId, vm: request.vm, kind: request.kind });
+    try {
+      if (request.host !== deps.hostId) {
+        throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
+      }
+      const started = Date.now();
+      const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
+      if (deps.locks.isBusy(vm.uuid)) {
+        await reportProgress(job, { phase: 'waiting-for-vm', host: deps.hostId, message: `waiting for earlier jobs on ${vm.name}` });
+      }
+      const result = await deps.locks.withVmLock(vm.uuid, async () => {
+        // Checked again under the lock: an earlier job may have replaced or renamed the VM.
+        const current = await deps.inventory.resolveVm(request.vm, vm.uuid);
+        await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
+        return runOperation(deps, job, request, current, started);
+      });
+      logger.info({ durationMs: result.durationMs }, 'job done');
+      if (request.kind !== 'list' && request.kind !== 'info') void deps.inventory.refreshVm(vm.uuid);
+      return result;
+    } catch (error) {
+      throw toBullmqError(error, deps.hostId, logger);
+    }
+  };
+}
+
+async function runOperation(
+  deps: JobProcessorDeps,
+  job: Job,
+  request: SnapshotJob,
+  vm: ResolvedVm,
+  started: number,
+): Promise<JobResult> {
+  const base = { host: deps.hostId, vm: { name: vm.name, uuid: vm.uuid } };
+  const duration = () => Date.now() - started;
+  switch (request.kind) {
+    case 'create': {
+      const created = await createSnapshot(deps, job, request, vm);
+      return { ...base, kind: 'create', mode: request.mode, ...created, durationMs: duration() };
+    }
+    case 'list': {
+      const snapshots = (await deps.hypervisor.listSnapshots(vm.uuid)).map(toSnapshotInfo);
+      return { ...base, kind: 'list', snapshots, durationMs: duration() };
+    }
+    case 'info': {
+      const snapshot = toSnapshotInfo(await findSnapshot(deps, vm, request.name));
+      return { ...base, kind: 'info', snapshot, durationMs: duration() };
+    }
+    case 'revert': {
+      const snapshot = await revertSnapshot(deps, job, request, vm);
+      const vmState = await deps.hypervisor.domainState(vm.uuid);
+      return { ...base, kind: 'revert', snapshot, vmState, durationMs: duration() };
+    }
+    case 'delete': {
+      const deleted = await deleteSnapshot(deps, job, request, vm);
+      return { ...base, kind: 'delete', deleted, durationMs: duration() };
+    }
+  }
+}
+
+async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'create'>, vm: ResolvedVm) {
+  const jobId = job.id ?? '';
+  // A retry after a crash may find the snapshot its own first attempt made.
+  const earlier = await findOwnSnapshot(deps, vm, request.name, jobId);
+  if (earlier) return { snapshot: earlier, note: null, recovered: true };
+
+  const state = await deps.hypervisor.domainState(vm.uuid);
+  const note =
+    request.mode === 'full' && !isRunningState(state)
+      ? `VM was ${state}: there is no memory to save, so the snapshot holds the disks only.`
+      : null;
+  try {
+    await deps.hypervisor.createSnapshot(vm.uuid, {
+      name: request.name,
+      mode: request.mode,
+      description: withJobMarker(request.description, jobId),
+    });
+  } catch (error) {
+    // SNAPSHOT_EXISTS: libvirt finished an earlier attempt that this process did not see
+    // end. TIMEOUT: virsh was killed, but libvirtd may still have completed the snapshot.
+    if (error instanceof SnapbotError && (error.code === 'SNAPSHOT_EXISTS' || error.code === 'TIMEOUT')) {
+      const own = await findOwnSnapshot(deps, vm, request.name, jobId).catch(() => null);
+      if (own) return { snapshot: own, note, recovered: error.code === 'SNAPSHOT_EXISTS' };
+    }
+    throw error;
+  }
+  const snapshot = toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, request.name));
+  return { snapshot, note, recovered: false };
+}
+
+/** The snapshot of that name if this job made it; SNAPSHOT_EXISTS if someone else did. */
+async function findOwnSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: string, jobId: string) {
+  let existing: RawSnapshot;
+  try {
+    existing = await deps.hypervisor.snapshotInfo(vm.uuid, name);
+  } catch (error) {
+    if (error instanceof SnapbotError && error.code === 'SNAPSHOT_NOT_FOUND') return null;
+    throw error;
+  }
+  const snapshot = toSnapshotInfo(existing);
+  if (snapshot.jobId === jobId) return snapshot;
+  throw new SnapbotError('SNAPSHOT_EXISTS', `Snapshot '${name}' already exists on VM ${vm.name} (created ${snapshot.createdAt}).`);
+}
+
+async function revertSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'revert'>, vm: ResolvedVm) {
+  const snapshot = toSnapshotInfo(await findSnapshot(deps, vm, request.name));
+  if (snapshot.location === 'external' && !deps.capabilities().externalRevert) {
+    throw new SnapbotError(
+      'UNSUPPORTED',
+      `Snapshot '${snapshot.name}' of VM ${vm.name} is external (disk-only); libvirt on ${deps.hostId} is older than 9.9 and cannot revert external snapshots. Nothing was changed.`,
+    );
+  }
+  await reportProgress(job, { phase: 'running', host: deps.hostId, message: `reverting ${vm.name} to ${snapshot.name}`, target: snapshot });
+  await deps.hypervisor.revertSnapshot(vm.uuid, snapshot.name);
+  return { ...snapshot, current: true };
+}
+
+async function deleteSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'delete'>, vm: ResolvedVm) {
+  let raw: RawSnapshot;
+  try {
+    raw = await findSnapshot(deps, vm, request.name);
+  } catch (error) {
+    // Deleted by this job's earlier attempt, which died before it could report.
+    const earlier = previousTarget(job);
+    if (error instanceof SnapbotError && error.code === 'SNAPSHOT_NOT_FOUND' && earlier?.name === request.name) return earlier;
+    throw error;
+  }
+  const snapshot = toSnapshotInfo(raw);
+  if (snapshot.location === 'external') {
+    if (!deps.capabilities().externalDelete) {
+      throw new SnapbotError(
+        'UNSUPPORTED',
+        `Snapshot '${snapshot.name}' of VM ${vm.name} is external; libvirt on ${deps.hostId} is older than 9.0 and cannot delete external snapshots. Nothing was changed.`,
+      );
+    }
+    await refuseIfInternalSnapshotsDependOn(deps, vm, snapshot);
+  }
+  await reportProgress(job, { phase: 'running', host: deps.hostId, message: `deleting ${snapshot.name} of ${vm.name}`, target: snapshot });
+  await deps.hypervisor.deleteSnapshot(vm.uuid, snapshot.name);
+  return snapshot;
+}
+
+/**
+ * Deleting an external snapshot commits its overlay; internal snapshots stored inside
+ * that overlay would go stale, and reverting to one later breaks the VM (notes/libvirt.md,
+ * virt-manager issue 811). Refuse rather than lose them.
+ */
+async function refuseIfInternalSnapshotsDependOn(deps: JobProcessorDeps, vm: ResolvedVm, external: SnapshotInfo) {
+  const all = await deps.hypervisor.listSnapshots(vm.uuid);
+  const byName = new Map(all.map((snapshot) => [snapshot.name, snapshot]));
+  const dependents = all.filter((snapshot) => {
+    if (snapshot.location !== 'internal') return false;
+    for (let parent = snapshot.parent; parent !== null; parent = byName.get(parent)?.parent ?? null) {
+      if (parent === external.name) return true;
+    }
+    return false;
+  });
+  if (dependents.length > 0) {
+    throw new SnapbotError(
+      'UNSUPPORTED',
+      `Snapshot '${external.name}' of VM ${vm.name} is external and internal snapshots were taken on top of it (${dependents
+        .map((snapshot) => snapshot.name)
+        .join(', ')}); deleting it would make them unusable. Delete those first. Nothing was changed.`,
+    );
+  }
+}
+
+async function findSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: string): Promise<RawSnapshot> {
+  try {
+    return await deps.hypervisor.snapshotInfo(vm.uuid, name);
+  } catch (error) {
+    if (error instanceof SnapbotError && error.code === 'SNAPSHOT_NOT_FOUND') {
+      throw new SnapbotError('SNAPSHOT_NOT_FOUND', `VM ${vm.name} has no snapshot named '${name}'.`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function previousTarget(job: Job): SnapshotInfo | undefined {
+  const progress = jobProgressSchema.safeParse(job.progress);
+  return progress.success ? progress.data.target : undefined;
+}
+
+export function toSnapshotInfo(raw: RawSnapshot): SnapshotInfo {
+  const { description, jobId } = splitJobMarker(raw.description);
+  return { ...raw, description, jobId };
+}
+
+function isRunningState(state: string): boolean {
+  return state === 'running' || state === 'paused' || state === 'pmsuspended';
+}
+
+async function reportProgress(job: Job, progress: JobProgress): Promise<void> {
+  await job.updateProgress(progress);
+}
+
+/**
+ * Permanent failures become UnrecoverableError (no retry); transient ones plain errors
+ * that BullMQ retries with backoff. Errors that are not SnapbotErrors are internal: the
+ * user gets a reference, the log gets the detail.
+ */
+function toBullmqError(error: unknown, hostId: string, logger: Logger): Error {
+  if (error instanceof UnrecoverableError) return error;
+  if (error instanceof SnapbotError) {
+    logger.warn({ code: error.code, detail: error.detail }, error.message);
+    const reason = encodeFailedReason(error.toPayload());
+    return error.permanent ? new UnrecoverableError(reason) : new Error(reason);
+  }
+  const reference = randomBytes(4).toString('hex');
+  logger.error({ err: error, reference }, 'internal error in job');
+  return new UnrecoverableError(
+    encodeFailedReason({ code: 'INTERNAL', message: `Internal error on host ${hostId} (ref ${reference}); see the worker's log.` }),
+  );
+}

@@ -1,0 +1,132 @@
+import { Worker } from 'bullmq';
+import { readFileSync } from 'node:fs';
+import { capabilitiesForLibvirt } from '../shared/hosts.js';
+import type { WorkerConfig } from '../shared/config.js';
+import { redisUrlOf } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { hostQueueName } from '../shared/queues.js';
+import { connectRedis, durableRedisOptions } from '../shared/redis.js';
+import { HostHeartbeat } from './heartbeat.js';
+import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
+import { HostInventory } from './inventory.js';
+import { createJobProcessor } from './process-job.js';
+import { VmLocks } from './vm-lock.js';
+
+const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
+
+/** Job retention: enough history to inspect, bounded so Redis does not grow forever. */
+export const KEEP_COMPLETED = { age: 24 * 3600, count: 1000 };
+export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 };
+
+export interface RunningWorker {
+  readonly hostId: string;
+  /** Stops taking jobs, lets running ones finish (bounded by SHUTDOWN_GRACE_MS), marks the host offline. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the worker of one KVM host: a BullMQ Worker on `host.<HOST_ID>`, the inventory
+ * it keeps, and the heartbeat that publishes both.
+ */
+export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, logger: Logger): Promise<RunningWorker> {
+  const redisUrl = redisUrlOf(config);
+  const connectionOptions = durableRedisOptions(redisUrl);
+  // Fail at start, with a sentence naming REDIS_URL, rather than retrying in silence.
+  const redis = await connectRedis(redisUrl, connectionOptions);
+  redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+
+  const inventory = new HostInventory(hypervisor, logger);
+  let version: HypervisorVersion = { libvirt: null, qemu: null };
+  const readVersion = async () => {
+    try {
+      version = await hypervisor.version();
+    } catch (error) {
+      logger.warn({ err: error }, 'cannot read libvirt version');
+    }
+  };
+  await readVersion();
+  await inventory.refreshAll();
+
+  const heartbeat = new HostHeartbeat({
+    redis,
+    prefix: config.SNAPBOT_PREFIX,
+    hostId: config.HOST_ID,
+    libvirtUri: config.LIBVIRT_URI,
+    concurrency: config.WORKER_CONCURRENCY,
+    intervalMs: config.HEARTBEAT_INTERVAL_MS,
+    ttlMs: config.HEARTBEAT_TTL_MS,
+    workerVersion: packageVersion,
+    inventory,
+    versions: () => ({
+      libvirtVersion: version.libvirt,
+      qemuVersion: version.qemu,
+      capabilities: capabilitiesForLibvirt(version.libvirt),
+    }),
+    logger,
+  });
+
+  const worker = new Worker(
+    hostQueueName(config.HOST_ID),
+    createJobProcessor({
+      hostId: config.HOST_ID,
+      hypervisor,
+      inventory,
+      locks: new VmLocks(),
+      capabilities: () => capabilitiesForLibvirt(version.libvirt),
+      logger,
+    }),
+    {
+      connection: redis,
+      prefix: config.SNAPBOT_PREFIX,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: config.JOB_STALLED_CHECK_MS,
+      maxStalledCount: 1,
+      removeOnComplete: KEEP_COMPLETED,
+      removeOnFail: KEEP_FAILED,
+    },
+  );
+  worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
+  worker.on('failed', (job, error) => logger.info({ jobId: job?.id, reason: error.message }, 'job failed'));
+  await worker.waitUntilReady();
+
+  // The first heartbeat goes out only once the worker listens, so "online" means "takes jobs".
+  await heartbeat.beat();
+  heartbeat.start();
+  const inventoryTimer = setInterval(() => {
+    void (async () => {
+      if (version.libvirt === null) await readVersion();
+      await inventory.refreshAll();
+    })();
+  }, config.INVENTORY_INTERVAL_MS);
+  logger.info(
+    { queue: hostQueueName(config.HOST_ID), libvirt: version.libvirt, qemu: version.qemu, vms: inventory.view().vms.length },
+    'worker ready',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    hostId: config.HOST_ID,
+    close() {
+      closing ??= (async () => {
+        clearInterval(inventoryTimer);
+        await heartbeat.stop();
+        let timer: NodeJS.Timeout | undefined;
+        const graceOver = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), config.SHUTDOWN_GRACE_MS);
+        });
+        const outcome = await Promise.race([worker.close().then(() => 'closed' as const), graceOver]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          // Jobs still running are left locked; they stall and run again (idempotently) on the next start.
+          logger.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, 'jobs still running at shutdown; forcing close');
+          await worker.close(true);
+        }
+        await redis.quit().catch(() => redis.disconnect());
+        logger.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}
