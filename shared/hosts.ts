@@ -3,7 +3,6 @@ import { z } from 'zod';
 export const inventorySnapshotSchema = z.object({
   name: z.string(),
   location: z.enum(['internal', 'external']),
-  createdAt: z.string(),
 });
 
 export const inventoryVmSchema = z.object({
