@@ -38,7 +38,9 @@ async function main(): Promise<void> {
 
   const children: Array<{ name: string; process: ChildProcess }> = [];
   const launch = (name: string, script: string) => {
-    const child = spawn(process.execPath, [resolve(distRoot, script)], { env, stdio: 'inherit' });
+    // Own process group: a Ctrl-C in the terminal reaches only this launcher, which then
+    // stops the children once and in order (a worker signalled twice would not wait for virsh).
+    const child = spawn(process.execPath, [resolve(distRoot, script)], { env, stdio: 'inherit', detached: true });
     children.push({ name, process: child });
     return child;
   };
@@ -78,7 +80,6 @@ async function main(): Promise<void> {
       void stopAll(code === 0 ? 1 : (code ?? 1));
     });
   }
-  // The children get the terminal's Ctrl-C themselves; stopping waits for them.
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 }
