@@ -1,0 +1,39 @@
+import { SnapbotError } from '../../shared/errors.js';
+import { ADMINISTRATORS, EVERYONE, matchesAnyGlob, type Policy, type PolicyAction, type PolicyRule } from '../../shared/policy.js';
+
+/** The person asking, as the chat adapter knows them. */
+export interface Actor {
+  /** `discord:<user id>`; used in logs and audit. */
+  id: string;
+  userId: string;
+  displayName: string;
+  roleIds: readonly string[];
+  roleNames: readonly string[];
+  /** Has Administrator or Manage Server. */
+  isAdministrator: boolean;
+}
+
+function ruleApplies(rule: PolicyRule, actor: Actor): boolean {
+  if (rule.user !== undefined) return rule.user === actor.userId;
+  if (rule.role === EVERYONE) return true;
+  if (rule.role === ADMINISTRATORS) return actor.isAdministrator;
+  return actor.roleIds.includes(rule.role!) || actor.roleNames.includes(rule.role!);
+}
+
+/** True when the policy lets `actor` do `action` on that host and VM (either may be unknown yet). */
+export function isAllowed(policy: Policy, actor: Actor, action: PolicyAction, target: { host?: string; vm?: string } = {}): boolean {
+  return policy.rules.some(
+    (rule) =>
+      ruleApplies(rule, actor) &&
+      rule.actions.includes(action) &&
+      (target.host === undefined || matchesAnyGlob(target.host, rule.hosts)) &&
+      (target.vm === undefined || matchesAnyGlob(target.vm, rule.vms)),
+  );
+}
+
+/** Throws FORBIDDEN, with a sentence saying what was refused, unless the policy allows it. */
+export function authorize(policy: Policy, actor: Actor, action: PolicyAction, target: { host?: string; vm?: string } = {}): void {
+  if (isAllowed(policy, actor, action, target)) return;
+  const what = target.vm ? ` on VM ${target.vm}${target.host ? ` (host ${target.host})` : ''}` : '';
+  throw new SnapbotError('FORBIDDEN', `You are not allowed to ${action}${what}. Ask someone with the right role, or an administrator.`);
+}
