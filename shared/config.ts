@@ -46,6 +46,23 @@ export const workerEnvSchema = commonEnvSchema.extend({
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;
 
 export const clientEnvSchema = commonEnvSchema;
+
+const snowflake = (name: string) => z.string().regex(/^\d{15,21}$/, `${name} must be a Discord id (digits)`);
+
+export const botEnvSchema = commonEnvSchema.extend({
+  DISCORD_TOKEN: z.string({ error: 'DISCORD_TOKEN is required: the bot token from the Discord developer portal' }).min(1),
+  DISCORD_APP_ID: snowflake('DISCORD_APP_ID'),
+  /** Register commands in this guild (instant); without it they are registered globally. */
+  DISCORD_GUILD_ID: snowflake('DISCORD_GUILD_ID').optional(),
+  /** Where results that outlive the 15-minute interaction token are posted. */
+  DISCORD_CHANNEL_ID: snowflake('DISCORD_CHANNEL_ID').optional(),
+  /** REST base override (tests, proxies), passed to discord.js `rest.api`. */
+  DISCORD_API_URL: z.url().optional(),
+  SNAPBOT_POLICY: z.string().min(1).optional(),
+  /** How long a chat command waits for its job. */
+  BOT_JOB_TIMEOUT_MS: positiveInt(30 * 60_000),
+});
+export type BotConfig = z.infer<typeof botEnvSchema>;
 export type ClientConfig = z.infer<typeof clientEnvSchema>;
 
 /** Reads `.env` from the working directory into process.env (existing variables win). */

@@ -1,17 +1,8 @@
 import type { HostStatus } from '../../shared/hosts.js';
 import type { JobResult, SnapshotInfo } from '../../shared/jobs.js';
+import { renderTable } from '../core/text-table.js';
 
 /** Plain-text renderings for snapctl; `--json` prints the results as they are instead. */
-
-export function renderTable(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
 
 function shortTime(iso: string): string {
   return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');

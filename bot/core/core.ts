@@ -1,6 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
+import { DEFAULT_POLICY, type Policy } from '../../shared/policy.js';
 import { hostQueueName } from '../../shared/queues.js';
 import { bullmqConnectionOptions, connectRedis, failFastRedisOptions, redisOptionsFromUrl } from '../../shared/redis.js';
 
@@ -8,6 +9,8 @@ export interface CoreOptions {
   redisUrl: string;
   prefix: string;
   logger: Logger;
+  /** Who may do what; applies to requests that carry an actor (chat), not to snapctl. */
+  policy?: Policy;
 }
 
 /**
@@ -37,6 +40,10 @@ export class SnapbotCore {
 
   get logger(): Logger {
     return this.options.logger;
+  }
+
+  get policy(): Policy {
+    return this.options.policy ?? DEFAULT_POLICY;
   }
 
   queueFor(hostId: string): Queue {

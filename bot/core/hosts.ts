@@ -2,10 +2,16 @@ import { SnapbotError } from '../../shared/errors.js';
 import { heartbeatSchema, type HostStatus } from '../../shared/hosts.js';
 import { hostIdSchema } from '../../shared/names.js';
 import { registryKeys } from '../../shared/queues.js';
+import { authorize, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
 
 /** Every host that ever sent a heartbeat, with whether it is alive now; sorted by id. */
-export async function listHosts(core: SnapbotCore): Promise<HostStatus[]> {
+export async function listHosts(core: SnapbotCore, options: { actor?: Actor } = {}): Promise<HostStatus[]> {
+  if (options.actor) authorize(core.policy, options.actor, 'hosts');
+  return readHosts(core);
+}
+
+async function readHosts(core: SnapbotCore): Promise<HostStatus[]> {
   const keys = registryKeys(core.prefix);
   const ids = (await core.redis.smembers(keys.hosts)).sort();
   if (ids.length === 0) return [];
@@ -38,7 +44,7 @@ export interface ResolvedTarget {
  * online; without it the VM name must be unique among the hosts' inventories.
  */
 export async function resolveTarget(core: SnapbotCore, vm: string, hostId: string | undefined): Promise<ResolvedTarget> {
-  const hosts = await listHosts(core);
+  const hosts = await readHosts(core);
   if (hostId !== undefined) {
     const parsedId = hostIdSchema.safeParse(hostId);
     if (!parsedId.success) throw new SnapbotError('VALIDATION', `Invalid host id '${hostId}': ${parsedId.error.issues[0]?.message}`);

@@ -4,7 +4,8 @@ import { snapshotModeSchema, type JobProgress, type ResultOf } from '../../share
 import { defaultSnapshotName, descriptionSchema, snapshotNameSchema, vmNameSchema } from '../../shared/names.js';
 import type { SnapbotCore } from './core.js';
 import { runJob } from './dispatch.js';
-import { resolveTarget } from './hosts.js';
+import { authorize, type Actor } from './authorize.js';
+import { resolveTarget, type ResolvedTarget } from './hosts.js';
 
 /** What Discord and snapctl pass in: raw user input, validated here once for both. */
 export interface OperationRequest {
@@ -15,6 +16,8 @@ export interface OperationRequest {
   description?: string | undefined;
   /** `snapctl:user@machine` or `discord:<user id>`. */
   requestedBy: string;
+  /** The chat member asking; the policy decides what they may do. snapctl sends none: a shell with Redis access is trusted. */
+  actor?: Actor | undefined;
 }
 
 export interface OperationOptions {
@@ -24,6 +27,15 @@ export interface OperationOptions {
 }
 
 const targetSchema = z.object({ vm: vmNameSchema, host: z.string().optional(), requestedBy: z.string().min(1) });
+type PolicyAction = Parameters<typeof authorize>[2];
+
+/** Finds the VM's host, then checks the actor (if any) may do `action` there, before anything is queued. */
+async function resolveAndAuthorize(core: SnapbotCore, request: OperationRequest, action: PolicyAction, vm: string, host: string | undefined): Promise<ResolvedTarget> {
+  if (request.actor) authorize(core.policy, request.actor, action, { vm });
+  const target = await resolveTarget(core, vm, host);
+  if (request.actor) authorize(core.policy, request.actor, action, { vm, host: target.host.hostId });
+  return target;
+}
 const createSchema = targetSchema.extend({
   name: snapshotNameSchema.optional(),
   mode: snapshotModeSchema.default('disk-only'),
@@ -48,7 +60,7 @@ function jobOptions(options: OperationOptions, host: string) {
 /** Takes a snapshot: disk-only (atomic, external) by default, or full (memory + disk). */
 export async function createSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'create'>> {
   const input = parseRequest(createSchema, request);
-  const { host, uuid } = await resolveTarget(core, input.vm, input.host);
+  const { host, uuid } = await resolveAndAuthorize(core, request, 'create', input.vm, input.host);
   return runJob(
     core,
     {
@@ -68,13 +80,13 @@ export async function createSnapshot(core: SnapbotCore, request: OperationReques
 /** Every snapshot of the VM, newest first, read from libvirt now (not from the inventory). */
 export async function listSnapshots(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'list'>> {
   const input = parseRequest(targetSchema, request);
-  const { host, uuid } = await resolveTarget(core, input.vm, input.host);
+  const { host, uuid } = await resolveAndAuthorize(core, request, 'list', input.vm, input.host);
   return runJob(core, { kind: 'list', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy }, jobOptions(options, host.hostId));
 }
 
 export async function snapshotInfo(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'info'>> {
   const input = parseRequest(namedSchema, request);
-  const { host, uuid } = await resolveTarget(core, input.vm, input.host);
+  const { host, uuid } = await resolveAndAuthorize(core, request, 'info', input.vm, input.host);
   return runJob(
     core,
     { kind: 'info', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name },
@@ -88,7 +100,7 @@ export async function snapshotInfo(core: SnapbotCore, request: OperationRequest,
  */
 export async function revertSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'revert'>> {
   const input = parseRequest(namedSchema, request);
-  const { host, uuid } = await resolveTarget(core, input.vm, input.host);
+  const { host, uuid } = await resolveAndAuthorize(core, request, 'revert', input.vm, input.host);
   const known = host.vms.find((vm) => vm.name === input.vm)?.snapshots.find((snapshot) => snapshot.name === input.name);
   if (known?.location === 'external' && !host.capabilities.externalRevert) {
     throw new SnapbotError(
@@ -105,7 +117,7 @@ export async function revertSnapshot(core: SnapbotCore, request: OperationReques
 
 export async function deleteSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'delete'>> {
   const input = parseRequest(namedSchema, request);
-  const { host, uuid } = await resolveTarget(core, input.vm, input.host);
+  const { host, uuid } = await resolveAndAuthorize(core, request, 'delete', input.vm, input.host);
   return runJob(
     core,
     { kind: 'delete', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name },

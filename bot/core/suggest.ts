@@ -1,0 +1,82 @@
+import type { HostStatus } from '../../shared/hosts.js';
+import type { SnapbotCore } from './core.js';
+import { listHosts } from './hosts.js';
+
+/** One autocomplete choice: what the user sees, and the value that fills the option. */
+export interface Suggestion {
+  label: string;
+  value: string;
+}
+
+/** Discord's limits: 25 choices, 100 characters per label and value. */
+export const MAX_SUGGESTIONS = 25;
+const MAX_LABEL = 100;
+
+/**
+ * The hosts' heartbeats, read at most once per `maxAgeMs`: autocomplete fires on every
+ * keystroke, and re-reading a 10,000-VM inventory each time would be slow for no news.
+ */
+export class InventoryView {
+  private cached: { at: number; hosts: Promise<HostStatus[]> } | undefined;
+
+  constructor(
+    private readonly core: SnapbotCore,
+    private readonly maxAgeMs = 2_000,
+  ) {}
+
+  hosts(): Promise<HostStatus[]> {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at > this.maxAgeMs) {
+      const hosts = listHosts(this.core);
+      this.cached = { at: now, hosts };
+      hosts.catch(() => {
+        if (this.cached?.hosts === hosts) this.cached = undefined;
+      });
+    }
+    return this.cached.hosts;
+  }
+}
+
+function clip(text: string): string {
+  return text.length <= MAX_LABEL ? text : `${text.slice(0, MAX_LABEL - 1)}…`;
+}
+
+/** Orders matches: names starting with the query first, then the rest, each alphabetically. */
+function rank<T>(items: T[], key: (item: T) => string, query: string): T[] {
+  const needle = query.toLowerCase();
+  return items
+    .map((item) => ({ item, text: key(item).toLowerCase() }))
+    .filter(({ text }) => text.includes(needle))
+    .sort((a, b) => Number(!a.text.startsWith(needle)) - Number(!b.text.startsWith(needle)) || a.text.localeCompare(b.text))
+    .map(({ item }) => item);
+}
+
+/** VMs whose name (or host) contains the query, as "vm · host (state)"; offline hosts marked. */
+export function suggestVms(hosts: HostStatus[], query: string): Suggestion[] {
+  const entries = hosts.flatMap((host) => host.vms.map((vm) => ({ vm, host })));
+  const matches = rank(entries, ({ vm, host }) => `${vm.name} ${host.hostId}`, query.trim());
+  return matches.slice(0, MAX_SUGGESTIONS).flatMap(({ vm, host }) =>
+    vm.name.length > MAX_LABEL ? [] : [{ label: clip(`${vm.name} · ${host.hostId} (${host.online ? vm.state : 'host offline'})`), value: vm.name }],
+  );
+}
+
+/** Hosts matching the query; only those that have `vm` when the VM is already chosen. */
+export function suggestHosts(hosts: HostStatus[], query: string, vm?: string): Suggestion[] {
+  const candidates = vm ? hosts.filter((host) => host.vms.some((candidate) => candidate.name === vm)) : hosts;
+  return rank(candidates, (host) => host.hostId, query.trim())
+    .slice(0, MAX_SUGGESTIONS)
+    .map((host) => ({
+      label: clip(`${host.hostId} (${host.online ? 'online' : 'offline'}, ${host.vms.length} VMs)`),
+      value: host.hostId,
+    }));
+}
+
+/** Snapshot names of the chosen VM (on the chosen host, if any) that contain the query. */
+export function suggestSnapshots(hosts: HostStatus[], vm: string, host: string | undefined, query: string): Suggestion[] {
+  const names = hosts
+    .filter((candidate) => host === undefined || candidate.hostId === host)
+    .flatMap((candidate) => candidate.vms.filter((entry) => entry.name === vm).flatMap((entry) => entry.snapshots));
+  return rank(names, (snapshot) => snapshot.name, query.trim())
+    .slice(0, MAX_SUGGESTIONS)
+    .map((snapshot) => ({ label: clip(`${snapshot.name} (${snapshot.location})`), value: snapshot.name }));
+}

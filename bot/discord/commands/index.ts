@@ -1,0 +1,8 @@
+import type { SlashCommand } from '../context.js';
+import { hostsCommand } from './hosts.js';
+import { snapshotCommand } from './snapshot.js';
+
+/** Every slash command the bot registers and answers. */
+export const SLASH_COMMANDS: readonly SlashCommand[] = [snapshotCommand, hostsCommand];
+
+export const COMMAND_DEFINITIONS = SLASH_COMMANDS.map((command) => command.data);

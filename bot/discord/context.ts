@@ -1,0 +1,35 @@
+import type {
+  AutocompleteInteraction,
+  ButtonInteraction,
+  ChatInputCommandInteraction,
+  RESTPostAPIChatInputApplicationCommandsJSONBody,
+} from 'discord.js';
+import type { Logger } from '../../shared/logger.js';
+import type { SnapbotCore } from '../core/core.js';
+import type { InventoryView } from '../core/suggest.js';
+
+/** What every command and button handler gets. */
+export interface BotContext {
+  core: SnapbotCore;
+  inventory: InventoryView;
+  logger: Logger;
+  /** How long a command waits for its job. */
+  jobTimeoutMs: number;
+  /** Where long-running results go once the interaction token has expired. */
+  channelId: string | undefined;
+  /** Edits of one reply are at least this far apart. */
+  editIntervalMs: number;
+}
+
+/** A slash command: its builder output next to its handler (one module per command). */
+export interface SlashCommand {
+  data: RESTPostAPIChatInputApplicationCommandsJSONBody;
+  execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void>;
+  autocomplete?(interaction: AutocompleteInteraction, context: BotContext): Promise<void>;
+}
+
+/** A button family: `parse` claims a custom id (or returns undefined), `run` answers the click. */
+export interface ButtonHandler<T> {
+  parse(customId: string): T | undefined;
+  run(interaction: ButtonInteraction, parsed: T, context: BotContext): Promise<void>;
+}

@@ -1,0 +1,45 @@
+import { MessageFlags, type ButtonInteraction, type Interaction } from 'discord.js';
+import { randomBytes } from 'node:crypto';
+import { SLASH_COMMANDS } from '../commands/index.js';
+import type { BotContext, ButtonHandler } from '../context.js';
+import { listPageButton } from '../list-pages.js';
+
+/** Runs `handler` if the button's custom id is one of its own; says whether it was. */
+async function tryButton<T>(handler: ButtonHandler<T>, interaction: ButtonInteraction, context: BotContext): Promise<boolean> {
+  const parsed = handler.parse(interaction.customId);
+  if (parsed === undefined) return false;
+  await handler.run(interaction, parsed, context);
+  return true;
+}
+
+/** Button families, each claiming its own custom ids. */
+const BUTTONS: ReadonlyArray<(interaction: ButtonInteraction, context: BotContext) => Promise<boolean>> = [
+  (interaction, context) => tryButton(listPageButton, interaction, context),
+];
+
+/** Sends each interaction to its command, autocomplete or button handler. */
+export async function routeInteraction(interaction: Interaction, context: BotContext): Promise<void> {
+  try {
+    if (interaction.isChatInputCommand()) {
+      const command = SLASH_COMMANDS.find((candidate) => candidate.data.name === interaction.commandName);
+      if (command) await command.execute(interaction, context);
+      return;
+    }
+    if (interaction.isAutocomplete()) {
+      const command = SLASH_COMMANDS.find((candidate) => candidate.data.name === interaction.commandName);
+      if (command?.autocomplete) await command.autocomplete(interaction, context);
+      return;
+    }
+    if (interaction.isButton()) {
+      for (const handle of BUTTONS) if (await handle(interaction, context)) return;
+    }
+  } catch (error) {
+    const reference = randomBytes(4).toString('hex');
+    context.logger.error({ err: error, reference, interaction: interaction.id, user: interaction.user.id }, 'interaction failed');
+    if (interaction.isRepliable() && !interaction.replied && !interaction.deferred) {
+      await interaction
+        .reply({ content: `**INTERNAL** — Internal error (ref ${reference}).`, flags: MessageFlags.Ephemeral })
+        .catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { createLogger } from '../../shared/logger.js';
+import type { Policy } from '../../shared/policy.js';
+import { startBot, type RunningBot } from '../../bot/discord/bot.js';
+import { SnapbotCore } from '../../bot/core/core.js';
+import { FakeDiscord, Permission, snowflake, type FakeDiscordOptions, type FakeUser } from '../fixtures/fake-discord/fake-discord.js';
+
+/** A guild with an administrator, an operator role, and a plain member. */
+export function guildFixture(overrides: Partial<FakeDiscordOptions> = {}) {
+  const adminRole = { id: snowflake(), name: 'kvm-admins', permissions: Permission.Administrator };
+  const operatorRole = { id: snowflake(), name: 'kvm-operators', permissions: Permission.SendMessages };
+  const admin: FakeUser = { id: snowflake(), username: 'ada', roles: [adminRole.id] };
+  const operator: FakeUser = { id: snowflake(), username: 'otto', roles: [operatorRole.id] };
+  const viewer: FakeUser = { id: snowflake(), username: 'vera', roles: [] };
+  const options: FakeDiscordOptions = {
+    token: 'snapbot-test-token.AAAA.BBBB',
+    applicationId: snowflake(),
+    guildId: snowflake(),
+    channelId: snowflake(),
+    roles: [adminRole, operatorRole],
+    users: [admin, operator, viewer],
+    ...overrides,
+  };
+  return { options, admin, operator, viewer, adminRole, operatorRole };
+}
+
+export interface BotUnderTest {
+  fake: FakeDiscord;
+  bot: RunningBot;
+  core: SnapbotCore;
+  stop(): Promise<void>;
+}
+
+/** The bot as `npm run bot` builds it, in this process, against a fake Discord and a real Redis. */
+export async function startBotUnderTest(params: {
+  options: FakeDiscordOptions;
+  redisUrl: string;
+  prefix: string;
+  policy?: Policy;
+  jobTimeoutMs?: number;
+  editIntervalMs?: number;
+}): Promise<BotUnderTest> {
+  const fake = await FakeDiscord.start(params.options);
+  const logger = createLogger('snapbot-bot-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const core = await SnapbotCore.connect({ redisUrl: params.redisUrl, prefix: params.prefix, logger, ...(params.policy ? { policy: params.policy } : {}) });
+  const bot = await startBot({
+    token: params.options.token,
+    guildId: params.options.guildId,
+    channelId: params.options.channelId,
+    apiUrl: fake.apiUrl,
+    jobTimeoutMs: params.jobTimeoutMs ?? 60_000,
+    editIntervalMs: params.editIntervalMs ?? 1_000,
+    core,
+    logger,
+  });
+  return {
+    fake,
+    bot,
+    core,
+    async stop() {
+      await bot.stop();
+      await core.close();
+      await fake.stop();
+    },
+  };
+}
