@@ -23,6 +23,7 @@ let fake: FakeVirshHost;
 let worker: SpawnedProcess;
 let harness: BotUnderTest;
 let discord: FakeDiscord;
+let workerPrefix: string;
 
 const sub = (name: string, options: Record<string, string>): FakeCommandOption[] => [
   { name, type: 1, options: Object.entries(options).map(([option, value]) => ({ name: option, type: 3, value })) },
@@ -50,9 +51,9 @@ beforeAll(async () => {
       ),
     );
   }
-  const prefix = uniquePrefix('discord');
-  worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId: 'kvm-d', fake });
-  harness = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, editIntervalMs: 300 });
+  workerPrefix = uniquePrefix('discord');
+  worker = await startWorkerProcess({ redisUrl: redis.url, prefix: workerPrefix, hostId: 'kvm-d', fake });
+  harness = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix: workerPrefix, editIntervalMs: 300 });
   discord = harness.fake;
 }, 120_000);
 
@@ -193,6 +194,23 @@ describe('when Discord misbehaves', () => {
     const final = await handle.waitForOriginal(isFinal, 30_000);
     expect(embedOf(final).title).toBe('✅ Snapshot after-reconnect created');
   }, 60_000);
+});
+
+describe('work that outlives the interaction token', () => {
+  it('reports in the channel, mentioning the requester, once the token has expired', async () => {
+    const short = guildFixture({ interactionTokenTtlMs: 600 });
+    const second = await startBotUnderTest({ options: short.options, redisUrl: redis.url, prefix: workerPrefix, editIntervalMs: 100 });
+    fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 1_500 }]);
+    try {
+      await second.fake.slashCommand(short.admin.id, 'snapshot', sub('create', { vm: 'web-01', name: 'slow-one' }));
+      const posted = await second.fake.waitForChannelMessage((message) => isFinal(message), 30_000);
+      expect(posted.content).toBe(`<@${short.admin.id}>`);
+      expect(embedOf(posted).title).toBe('✅ Snapshot slow-one created');
+    } finally {
+      fake.setFaults([]);
+      await second.stop();
+    }
+  });
 });
 
 describe('startup', () => {
