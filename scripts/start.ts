@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDotEnv, MANAGED_REDIS_URL } from '../shared/config.js';
@@ -68,8 +67,7 @@ async function main(): Promise<void> {
 
   launch('worker', 'worker/main.js');
   if (env.DISCORD_TOKEN) {
-    if (existsSync(resolve(distRoot, 'bot/discord/main.js'))) launch('bot', 'bot/discord/main.js');
-    else logger.warn('DISCORD_TOKEN is set, but this build has no Discord bot yet; running without it');
+    launch('bot', 'bot/discord/main.js');
   } else {
     logger.info('DISCORD_TOKEN unset: running without the Discord bot (snapctl works against this Redis)');
   }
