@@ -27,8 +27,8 @@ async function setup(label: string, workerEnv: Record<string, string> = {}) {
   const fake = await FakeVirshHost.create();
   const prefix = uniquePrefix(label);
   const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
-  const start = async () => {
-    const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId: 'kvm-f', fake, env: workerEnv });
+  const start = async (hostId = 'kvm-f', host: FakeVirshHost = fake) => {
+    const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId, fake: host, env: workerEnv });
     workers.push(worker);
     return worker;
   };
@@ -83,6 +83,55 @@ describe('per-VM ordering', () => {
     // vm-b did not wait for all of vm-a's queue.
     const onB = creates.find((call) => call.argv.includes('--name=b1'))!;
     expect(onB.at).toBeLessThan(onA[3]!.at);
+  });
+});
+
+describe('transient failures', () => {
+  it('retries a job when libvirt is briefly unreachable, and it succeeds', async () => {
+    const { fake, start, snapctlJson } = await setup('transient');
+    fake.addDomain({ name: 'vm-r' });
+    await start();
+    fake.setFaults([
+      { match: { subcommand: 'snapshot-create-as' }, exitCode: 1, stderr: 'error: failed to connect to the hypervisor\n', times: 2 },
+    ]);
+    const { code, body } = await snapctlJson('create', '--vm', 'vm-r', '--name', 'eventually');
+    expect(code, JSON.stringify(body)).toBe(0);
+    expect(body).toMatchObject({ ok: true, snapshot: { name: 'eventually' } });
+    expect(fake.calls().filter((call) => call.argv.includes('snapshot-create-as'))).toHaveLength(3);
+  });
+
+  it('does not retry a permanent failure', async () => {
+    const { fake, start, snapctlJson } = await setup('permanent');
+    fake.addDomain({ name: 'vm-p' });
+    await start();
+    fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, exitCode: 1, stderr: 'error: argument unsupported: QEMU guest agent is not configured\n' }]);
+    const { body } = await snapctlJson('create', '--vm', 'vm-p', '--name', 'never');
+    expect(body).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
+    expect(fake.calls().filter((call) => call.argv.includes('snapshot-create-as'))).toHaveLength(1);
+  });
+});
+
+describe('the same VM name on two hosts', () => {
+  it('asks for --host, naming both hosts, and acts on the one chosen', async () => {
+    const { fake, start, snapctlJson } = await setup('ambiguous');
+    const other = await FakeVirshHost.create();
+    try {
+      fake.addDomain({ name: 'twin' });
+      const otherTwin = other.addDomain({ name: 'twin' });
+      await start('kvm-one', fake);
+      await start('kvm-two', other);
+      const ambiguous = await snapctlJson('list', '--vm', 'twin');
+      expect(ambiguous.code).toBe(2);
+      expect(ambiguous.body).toMatchObject({ ok: false, code: 'VALIDATION' });
+      expect(ambiguous.body.message).toMatch(/kvm-one, kvm-two.*--host/);
+
+      const chosen = await snapctlJson('create', '--vm', 'twin', '--host', 'kvm-two', '--name', 'on-two');
+      expect(chosen.body).toMatchObject({ ok: true, host: 'kvm-two', vm: { uuid: otherTwin.uuid } });
+      expect(other.domain('twin').snapshots.map((snapshot) => snapshot.name)).toEqual(['on-two']);
+      expect(fake.domain('twin').snapshots).toEqual([]);
+    } finally {
+      await other.dispose();
+    }
   });
 });
 
