@@ -45,7 +45,10 @@ export const workerEnvSchema = commonEnvSchema.extend({
 });
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;
 
-export const clientEnvSchema = commonEnvSchema;
+export const clientEnvSchema = commonEnvSchema.extend({
+  /** snapctl follows the same policy as the bot for approvals and break-glass. */
+  SNAPBOT_POLICY: z.string().min(1).optional(),
+});
 
 const snowflake = (name: string) => z.string().regex(/^\d{15,21}$/, `${name} must be a Discord id (digits)`);
 

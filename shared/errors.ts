@@ -16,6 +16,7 @@ export const ERROR_SENTENCES = {
   TIMEOUT: 'The operation did not finish in time.',
   APPROVAL_REQUIRED: 'This action needs approval from teammates first.',
   APPROVAL_EXPIRED: 'The approval request has expired.',
+  APPROVAL_STALE: 'The snapshot changed after it was approved, so nothing was done.',
   REDIS_UNAVAILABLE: 'Cannot reach Redis (check REDIS_URL).',
   INTERNAL: 'Internal error.',
 } as const;

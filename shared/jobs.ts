@@ -27,8 +27,28 @@ export const createJobSchema = z.object({
 });
 export const listJobSchema = z.object({ ...jobBase, kind: z.literal('list') });
 export const infoJobSchema = z.object({ ...jobBase, kind: z.literal('info'), name: snapshotNameSchema });
-export const revertJobSchema = z.object({ ...jobBase, kind: z.literal('revert'), name: snapshotNameSchema });
-export const deleteJobSchema = z.object({ ...jobBase, kind: z.literal('delete'), name: snapshotNameSchema });
+/**
+ * An approved action binds to the snapshot as the approvers saw it: the worker refuses
+ * with APPROVAL_STALE when the snapshot by that name now has another creation time.
+ */
+const expectedSnapshotSchema = z.object({ createdAt: z.string() }).optional();
+
+/** Before a revert, the worker takes this safety snapshot, so the revert can be undone. */
+export const undoPointSchema = z.object({
+  mode: z.enum(['disk-only', 'full']),
+  /** How many of snapbot's undo points to keep per VM; older ones are deleted after a revert. */
+  keep: z.number().int().min(1).max(100),
+});
+export type UndoPointOptions = z.infer<typeof undoPointSchema>;
+
+export const revertJobSchema = z.object({
+  ...jobBase,
+  kind: z.literal('revert'),
+  name: snapshotNameSchema,
+  expected: expectedSnapshotSchema,
+  undoPoint: undoPointSchema.optional(),
+});
+export const deleteJobSchema = z.object({ ...jobBase, kind: z.literal('delete'), name: snapshotNameSchema, expected: expectedSnapshotSchema });
 
 export const snapshotJobSchema = z.discriminatedUnion('kind', [
   createJobSchema,
@@ -84,6 +104,10 @@ export const revertResultSchema = z.object({
   snapshot: snapshotInfoSchema,
   /** The VM's state after the revert, as `virsh domstate` says it. */
   vmState: z.string(),
+  /** The safety snapshot taken just before, to undo the revert with; null when none was asked for. */
+  undoPoint: snapshotInfoSchema.nullable(),
+  /** Older undo points deleted by retention. */
+  prunedUndoPoints: z.array(z.string()),
 });
 export const deleteResultSchema = z.object({ ...resultBase, kind: z.literal('delete'), deleted: snapshotInfoSchema });
 

@@ -8,7 +8,7 @@ import { SnapbotError } from './errors.js';
  * an action on a VM when any rule that names one of their roles (or them) allows that
  * action on that host and VM. docs/POLICY.md explains it with an example.
  */
-export const POLICY_ACTIONS = ['create', 'list', 'info', 'revert', 'delete', 'hosts'] as const;
+export const POLICY_ACTIONS = ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit'] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
 
 /** Matches members with the Administrator or Manage Server permission. */
@@ -34,20 +34,66 @@ export const policyRuleSchema = z
   .refine((rule) => (rule.role === undefined) !== (rule.user === undefined), 'each rule names exactly one of role or user');
 export type PolicyRule = z.infer<typeof policyRuleSchema>;
 
+/** An approver: a role (name, id, @administrators, @everyone) or one user id. */
+const approverSchema = z.string().min(1);
+
+/**
+ * Which actions wait for teammates' approval, where, and on what terms. The first
+ * approval rule that matches an action, host and VM applies; none means no approval.
+ */
+export const approvalRuleSchema = z
+  .object({
+    actions: z.array(z.enum(['revert', 'delete'])).min(1),
+    hosts: globList.default(['*']),
+    vms: globList.default(['*']),
+    /** Roles or users whose clicks count (`user:<id>` for one person). */
+    approvers: z.array(approverSchema).min(1).default([ADMINISTRATORS]),
+    /** Distinct approvals needed. */
+    required: z.number().int().min(1).max(10).default(1),
+    /** Whether the requester's own click counts. */
+    allowSelfApproval: z.boolean().default(false),
+    ttlMinutes: z.number().positive().max(24 * 60).default(15),
+  })
+  .strict();
+export type ApprovalRule = z.infer<typeof approvalRuleSchema>;
+
 export const policySchema = z
   .object({
     rules: z.array(policyRuleSchema),
+    approvals: z.array(approvalRuleSchema).optional(),
+    /** The safety snapshot taken before every revert. */
+    undoPoints: z
+      .object({ mode: z.enum(['disk-only', 'full']).default('full'), keep: z.number().int().min(1).max(100).default(3) })
+      .strict()
+      .default({ mode: 'full', keep: 3 }),
+    /** `snapctl revert --break-glass` runs without approval (and is audited loudly) only when allowed here. */
+    breakGlass: z.object({ snapctl: z.boolean().default(false) }).strict().default({ snapctl: false }),
   })
   .strict();
 export type Policy = z.infer<typeof policySchema>;
+
+/** Reverts and deletes need one administrator who is not the requester, within 15 minutes. */
+export const DEFAULT_APPROVALS: ApprovalRule[] = [
+  { actions: ['revert', 'delete'], hosts: ['*'], vms: ['*'], approvers: [ADMINISTRATORS], required: 1, allowSelfApproval: false, ttlMinutes: 15 },
+];
 
 /** Without a policy file: administrators may do everything, everyone may look. */
 export const DEFAULT_POLICY: Policy = {
   rules: [
     { role: ADMINISTRATORS, actions: [...POLICY_ACTIONS], hosts: ['*'], vms: ['*'] },
-    { role: EVERYONE, actions: ['list', 'info', 'hosts'], hosts: ['*'], vms: ['*'] },
+    { role: EVERYONE, actions: ['list', 'info', 'hosts', 'audit'], hosts: ['*'], vms: ['*'] },
   ],
+  approvals: DEFAULT_APPROVALS,
+  undoPoints: { mode: 'full', keep: 3 },
+  breakGlass: { snapctl: false },
 };
+
+/** The approval rule for this action on this host and VM, or undefined when none is needed. */
+export function approvalRuleFor(policy: Policy, action: string, host: string, vm: string): ApprovalRule | undefined {
+  return (policy.approvals ?? DEFAULT_APPROVALS).find(
+    (rule) => (rule.actions as readonly string[]).includes(action) && matchesAnyGlob(host, rule.hosts) && matchesAnyGlob(vm, rule.vms),
+  );
+}
 
 /** Reads and validates the policy file; errors name the file and the offending rule. */
 export function loadPolicy(path: string | undefined): Policy {

@@ -11,7 +11,9 @@ import {
   type JobResult,
   type SnapshotInfo,
   type SnapshotJob,
+  type UndoPointOptions,
 } from '../shared/jobs.js';
+import { defaultSnapshotName } from '../shared/names.js';
 import type { Logger } from '../shared/logger.js';
 import type { Hypervisor, RawSnapshot } from './hypervisor/hypervisor.js';
 import type { HostInventory, ResolvedVm } from './inventory.js';
@@ -86,9 +88,9 @@ async function runOperation(
       return { ...base, kind: 'info', snapshot, durationMs: duration() };
     }
     case 'revert': {
-      const snapshot = await revertSnapshot(deps, job, request, vm);
+      const reverted = await revertSnapshot(deps, job, request, vm);
       const vmState = await deps.hypervisor.domainState(vm.uuid);
-      return { ...base, kind: 'revert', snapshot, vmState, durationMs: duration() };
+      return { ...base, kind: 'revert', ...reverted, vmState, durationMs: duration() };
     }
     case 'delete': {
       const deleted = await deleteSnapshot(deps, job, request, vm);
@@ -143,15 +145,69 @@ async function findOwnSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: str
 
 async function revertSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'revert'>, vm: ResolvedVm) {
   const snapshot = toSnapshotInfo(await findSnapshot(deps, vm, request.name));
+  assertAsApproved(snapshot, request.expected, vm);
   if (snapshot.location === 'external' && !deps.capabilities().externalRevert) {
     throw new SnapbotError(
       'UNSUPPORTED',
       `Snapshot '${snapshot.name}' of VM ${vm.name} is external (disk-only); libvirt on ${deps.hostId} is older than 9.9 and cannot revert external snapshots. Nothing was changed.`,
     );
   }
+  const undoPoint = request.undoPoint ? await takeUndoPoint(deps, job, vm, snapshot, request.undoPoint) : null;
   await reportProgress(job, { phase: 'running', host: deps.hostId, message: `reverting ${vm.name} to ${snapshot.name}`, target: snapshot });
   await deps.hypervisor.revertSnapshot(vm.uuid, snapshot.name);
-  return { ...snapshot, current: true };
+  const prunedUndoPoints = request.undoPoint && undoPoint ? await pruneUndoPoints(deps, vm, request.undoPoint.keep, [undoPoint.name, snapshot.name]) : [];
+  return { snapshot: { ...snapshot, current: true }, undoPoint, prunedUndoPoints };
+}
+
+/** Undo points are named after the job's creation time, so a retried job finds its own. */
+export const UNDO_POINT_PREFIX = 'pre-revert-';
+
+/**
+ * The safety snapshot of the VM as it is now, taken before a revert throws that state
+ * away. A host that cannot revert external snapshots gets an internal (full) one, or
+ * the undo point could not be used.
+ */
+async function takeUndoPoint(deps: JobProcessorDeps, job: Job, vm: ResolvedVm, target: SnapshotInfo, options: UndoPointOptions) {
+  const jobId = job.id ?? '';
+  const name = `${UNDO_POINT_PREFIX}${defaultSnapshotName(new Date(job.timestamp)).slice('snap-'.length)}`;
+  const earlier = await findOwnSnapshot(deps, vm, name, jobId);
+  if (earlier) return earlier;
+  const mode = options.mode === 'disk-only' && !deps.capabilities().externalRevert ? 'full' : options.mode;
+  await reportProgress(job, { phase: 'running', host: deps.hostId, message: `taking undo point ${name} of ${vm.name}` });
+  await deps.hypervisor.createSnapshot(vm.uuid, {
+    name,
+    mode,
+    description: withJobMarker(`undo point before reverting to '${target.name}'`, jobId),
+  });
+  return toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, name));
+}
+
+/** Keeps the newest `keep` of snapbot's undo points on the VM; deletes older internal ones. */
+async function pruneUndoPoints(deps: JobProcessorDeps, vm: ResolvedVm, keep: number, protectedNames: string[]): Promise<string[]> {
+  const undoPoints = (await deps.hypervisor.listSnapshots(vm.uuid))
+    .map(toSnapshotInfo)
+    .filter((snapshot) => snapshot.name.startsWith(UNDO_POINT_PREFIX) && snapshot.jobId !== null && snapshot.location === 'internal');
+  const pruned: string[] = [];
+  // listSnapshots is newest first.
+  for (const snapshot of undoPoints.slice(keep)) {
+    if (protectedNames.includes(snapshot.name)) continue;
+    try {
+      await deps.hypervisor.deleteSnapshot(vm.uuid, snapshot.name);
+      pruned.push(snapshot.name);
+    } catch (error) {
+      deps.logger.warn({ err: error, vm: vm.name, snapshot: snapshot.name }, 'could not prune an old undo point');
+    }
+  }
+  return pruned;
+}
+
+/** Refuses when the snapshot is not the one that was approved (deleted and made again since). */
+function assertAsApproved(snapshot: SnapshotInfo, expected: { createdAt: string } | undefined, vm: ResolvedVm): void {
+  if (expected === undefined || Date.parse(expected.createdAt) === Date.parse(snapshot.createdAt)) return;
+  throw new SnapbotError(
+    'APPROVAL_STALE',
+    `Snapshot '${snapshot.name}' of VM ${vm.name} was created at ${snapshot.createdAt}, but the approval was for the one created at ${expected.createdAt}. Nothing was done; ask again.`,
+  );
 }
 
 async function deleteSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'delete'>, vm: ResolvedVm) {
@@ -165,6 +221,7 @@ async function deleteSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'d
     throw error;
   }
   const snapshot = toSnapshotInfo(raw);
+  assertAsApproved(snapshot, request.expected, vm);
   if (snapshot.location === 'external') {
     if (!deps.capabilities().externalDelete) {
       throw new SnapbotError(

@@ -1,5 +1,6 @@
 import type { HostStatus } from '../../shared/hosts.js';
 import type { JobResult, SnapshotInfo } from '../../shared/jobs.js';
+import type { AuditEntry } from '../core/audit.js';
 import { renderTable } from '../core/text-table.js';
 
 /** Plain-text renderings for snapctl; `--json` prints the results as they are instead. */
@@ -59,8 +60,12 @@ export function renderResult(result: JobResult): string {
       return `${where}: ${result.snapshots.length} snapshot(s), newest first; * marks the current one\n${renderSnapshotTable(result.snapshots)}`;
     case 'info':
       return renderSnapshotDetails(result.snapshot);
-    case 'revert':
-      return `Reverted ${where} to '${result.snapshot.name}' in ${took}; the VM is now ${result.vmState}.`;
+    case 'revert': {
+      const lines = [`Reverted ${where} to '${result.snapshot.name}' in ${took}; the VM is now ${result.vmState}.`];
+      if (result.undoPoint) lines.push(`Undo point: '${result.undoPoint.name}' (revert to it to undo this).`);
+      if (result.prunedUndoPoints.length) lines.push(`Old undo points deleted: ${result.prunedUndoPoints.join(', ')}`);
+      return lines.join('\n');
+    }
     case 'delete':
       return `Deleted snapshot '${result.deleted.name}' of ${where} in ${took}.`;
   }
@@ -71,6 +76,23 @@ function ago(iso: string, now: number): string {
   if (seconds < 120) return `${seconds}s ago`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
   return `${Math.round(seconds / 3600)}h ago`;
+}
+
+export function renderAudit(entries: AuditEntry[]): string {
+  if (entries.length === 0) return 'no audit entries';
+  return renderTable(
+    ['WHEN', 'EVENT', 'ACTOR', 'ACTION', 'HOST', 'VM', 'SNAPSHOT', 'DETAIL'],
+    entries.map((entry) => [
+      shortTime(entry.at),
+      entry.event,
+      entry.actor,
+      entry.action,
+      entry.host ?? '-',
+      entry.vm ?? '-',
+      entry.snapshot ?? '-',
+      oneLine(entry.detail ?? ''),
+    ]),
+  );
 }
 
 export function renderHosts(hosts: HostStatus[], now: number = Date.now()): string {

@@ -5,7 +5,11 @@ import { clientEnvSchema, loadDotEnv, parseEnv, redisUrlOf } from '../../shared/
 import { SnapbotError, toErrorPayload, type ErrorPayload } from '../../shared/errors.js';
 import type { JobProgress, JobResult } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
+import { loadPolicy } from '../../shared/policy.js';
+import { botOnline, openApprovalRequest, waitForDecision } from '../core/approvals.js';
+import { readAudit } from '../core/audit.js';
 import { SnapbotCore } from '../core/core.js';
+import { waitForJob } from '../core/dispatch.js';
 import { listHosts } from '../core/hosts.js';
 import {
   createSnapshot,
@@ -16,7 +20,7 @@ import {
   type OperationOptions,
   type OperationRequest,
 } from '../core/snapshots.js';
-import { renderHosts, renderResult } from './render-text.js';
+import { renderAudit, renderHosts, renderResult } from './render-text.js';
 
 /**
  * snapctl: the same operations as the Discord commands, for shells, scripts and cron.
@@ -34,6 +38,13 @@ interface TargetOptions {
   name?: string;
   mode?: string;
   description?: string;
+}
+
+interface GuardedOptions extends TargetOptions {
+  name: string;
+  /** commander's negatable --no-wait. */
+  wait: boolean;
+  breakGlass?: string;
 }
 
 const EXIT_FAILURE = 1;
@@ -67,6 +78,7 @@ async function withCore<T>(work: (core: SnapbotCore) => Promise<T>): Promise<T> 
     redisUrl: redisUrlOf(config),
     prefix: config.SNAPBOT_PREFIX,
     logger: createLogger('snapctl', process.env.LOG_LEVEL ?? 'warn'),
+    policy: loadPolicy(config.SNAPBOT_POLICY),
   });
   try {
     return await work(core);
@@ -92,6 +104,57 @@ async function runOperation(operation: Operation, target: TargetOptions, global:
   const result = await withCore((core) => operation(core, request, options));
   if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
   else process.stdout.write(`${renderResult(result)}\n`);
+}
+
+function say(json: boolean, text: string): void {
+  if (!json) process.stderr.write(`${text}\n`);
+}
+
+/**
+ * Revert and delete follow the policy: when it wants approval, snapctl opens the request
+ * (a bot posts it in the channel) and waits for the decision and the result; --no-wait
+ * prints the request id instead; --break-glass runs at once where the policy allows it.
+ */
+async function runGuarded(action: 'revert' | 'delete', options: GuardedOptions, global: GlobalOptions): Promise<void> {
+  const json = Boolean(global.json);
+  const timeoutMs = global.timeout * 1000;
+  const operation = action === 'revert' ? revertSnapshot : deleteSnapshot;
+  const request: OperationRequest = { vm: options.vm, host: options.host, name: options.name, requestedBy: requester() };
+  const printResult = (result: JobResult) => {
+    if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
+    else process.stdout.write(`${renderResult(result)}\n`);
+  };
+  await withCore(async (core) => {
+    const direct = (extra: Partial<OperationRequest>) =>
+      operation(core, { ...request, ...extra }, { timeoutMs, onQueued: (jobId, host) => say(json, `queued job ${jobId} on host ${host}`) });
+    if (options.breakGlass !== undefined) {
+      say(json, `BREAK-GLASS: running ${action} without approval; this is audited.`);
+      printResult(await direct({ breakGlass: { reason: options.breakGlass } }));
+      return;
+    }
+    const opened = await openApprovalRequest(
+      core,
+      { action, vm: options.vm, host: options.host, name: options.name, requester: { id: requester(), userId: null, displayName: requester() }, origin: 'snapctl' },
+      { timeoutMs },
+    );
+    if (opened.kind === 'not-needed') {
+      printResult(await direct({}));
+      return;
+    }
+    const { request: pending } = opened;
+    if (!options.wait) {
+      if (json) process.stdout.write(`${JSON.stringify({ ok: true, status: 'pending', requestId: pending.id, expiresAt: pending.expiresAt })}\n`);
+      else process.stdout.write(`Approval requested: ${pending.id} (expires ${pending.expiresAt}).\n`);
+      return;
+    }
+    say(json, `Approval requested: ${pending.id}; needs ${pending.required} approval(s) from ${pending.approvers.join(', ')} by ${pending.expiresAt}. Waiting…`);
+    if (!(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
+    const decided = await waitForDecision(core, pending.id, { timeoutMs });
+    if (decided.status === 'denied') throw new SnapbotError('FORBIDDEN', `Approval request ${pending.id} was denied (by discord user ${decided.deniedBy}). Nothing was done.`);
+    if (decided.status === 'expired') throw new SnapbotError('APPROVAL_EXPIRED', `Approval request ${pending.id} expired at ${pending.expiresAt} without enough approvals. Nothing was done.`);
+    say(json, `Approved by ${decided.approvals.length} of ${pending.required}; running on ${pending.host}…`);
+    printResult(await waitForJob(core, pending.host, pending.jobId, timeoutMs));
+  });
 }
 
 export function buildProgram(): Command {
@@ -121,12 +184,27 @@ export function buildProgram(): Command {
   withTarget(program.command('info').description('show one snapshot'), true).action((options: TargetOptions) =>
     runOperation(snapshotInfo, options, global()),
   );
-  withTarget(program.command('revert').description('revert the VM to a snapshot (destroys its current state)'), true).action(
-    (options: TargetOptions) => runOperation(revertSnapshot, options, global()),
-  );
-  withTarget(program.command('delete').description('delete a snapshot'), true).action((options: TargetOptions) =>
-    runOperation(deleteSnapshot, options, global()),
-  );
+  for (const action of ['revert', 'delete'] as const) {
+    withTarget(
+      program
+        .command(action)
+        .description(action === 'revert' ? 'revert the VM to a snapshot (destroys its current state); waits for approval when the policy wants it' : 'delete a snapshot; waits for approval when the policy wants it'),
+      true,
+    )
+      .option('--no-wait', 'open the approval request, print its id, and return')
+      .option('--break-glass <reason>', 'run now without approval (only if the policy allows it; audited)')
+      .action((options: GuardedOptions) => runGuarded(action, options, global()));
+  }
+  program
+    .command('audit')
+    .description('who did what, newest first')
+    .option('--vm <name>', 'only entries about this VM')
+    .addOption(new Option('--limit <count>', 'how many entries').argParser((value) => Number.parseInt(value, 10)).default(50))
+    .action(async (options: { vm?: string; limit: number }) => {
+      const entries = await withCore((core) => readAudit(core, { vm: options.vm, limit: options.limit }));
+      if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, entries })}\n`);
+      else process.stdout.write(`${renderAudit(entries)}\n`);
+    });
   program
     .command('hosts')
     .description('every KVM host that has reported: status, versions, capabilities, VMs')

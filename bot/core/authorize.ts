@@ -37,3 +37,13 @@ export function authorize(policy: Policy, actor: Actor, action: PolicyAction, ta
   const what = target.vm ? ` on VM ${target.vm}${target.host ? ` (host ${target.host})` : ''}` : '';
   throw new SnapbotError('FORBIDDEN', `You are not allowed to ${action}${what}. Ask someone with the right role, or an administrator.`);
 }
+
+/** Whether the actor's click counts for an approval rule's `approvers` list. */
+export function isApprover(approvers: readonly string[], actor: Actor): boolean {
+  return approvers.some((approver) => {
+    if (approver.startsWith('user:')) return approver.slice('user:'.length) === actor.userId;
+    if (approver === EVERYONE) return true;
+    if (approver === ADMINISTRATORS) return actor.isAdministrator;
+    return actor.roleIds.includes(approver) || actor.roleNames.includes(approver);
+  });
+}

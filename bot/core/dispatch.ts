@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { Job } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { decodeFailedReason, SnapbotError } from '../../shared/errors.js';
 import {
@@ -6,6 +6,7 @@ import {
   jobResultSchema,
   snapshotJobSchema,
   type JobProgress,
+  type JobResult,
   type ResultOf,
   type SnapshotJob,
 } from '../../shared/jobs.js';
@@ -20,6 +21,11 @@ const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 };
 export interface RunJobOptions {
   /** How long to wait for the result. */
   timeoutMs: number;
+  /**
+   * A fixed job id makes enqueueing idempotent: BullMQ ignores a second add with an id
+   * that exists. Approved actions use one, so a retried enqueue never runs twice.
+   */
+  jobId?: string;
   /** Called when the job is queued (with its id) and each time the worker reports progress. */
   onQueued?: (jobId: string) => void;
   onProgress?: (progress: JobProgress) => void;
@@ -37,7 +43,7 @@ export async function runJob<J extends SnapshotJob>(
 ): Promise<ResultOf<J['kind']>> {
   const data = snapshotJobSchema.parse(request);
   const events = await withRedisErrors(core, () => core.eventsFor(data.host));
-  const jobId = randomUUID();
+  const jobId = options.jobId ?? randomUUID();
   const onProgress = ({ jobId: id, data: progress }: { jobId: string; data: unknown }) => {
     if (id !== jobId) return;
     const parsed = jobProgressSchema.safeParse(progress);
@@ -107,5 +113,30 @@ async function withRedisErrors<T>(core: SnapbotCore, work: () => Promise<T>): Pr
       `Redis at ${redactRedisUrl(core.options.redisUrl)} (REDIS_URL) failed: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * Waits for a job someone else enqueued (an approved action, run by whichever bot took
+ * the deciding click). The job may not exist yet when this starts.
+ */
+export async function waitForJob(core: SnapbotCore, hostId: string, jobId: string, timeoutMs: number): Promise<JobResult> {
+  const deadline = Date.now() + timeoutMs;
+  const events = await withRedisErrors(core, () => core.eventsFor(hostId));
+  const queue = core.queueFor(hostId);
+  let job = await Job.fromId(queue, jobId);
+  while (!job) {
+    if (Date.now() > deadline) throw new SnapbotError('TIMEOUT', `Job ${jobId} was not queued on ${hostId} within ${Math.round(timeoutMs / 1000)}s.`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    job = await Job.fromId(queue, jobId);
+  }
+  try {
+    return jobResultSchema.parse(await job.waitUntilFinished(events, Math.max(1, deadline - Date.now())));
+  } catch (error) {
+    if (error instanceof SnapbotError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (message.startsWith('Job wait')) throw new SnapbotError('TIMEOUT', `Job ${jobId} on ${hostId} did not finish in time; it may still complete.`);
+    const failure = decodeFailedReason(message);
+    throw new SnapbotError(failure.code, failure.message, { detail: { jobId } });
   }
 }

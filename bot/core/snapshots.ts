@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { SnapbotError } from '../../shared/errors.js';
+import { approvalRuleFor } from '../../shared/policy.js';
+import { recordAudit } from './audit.js';
 import { snapshotModeSchema, type JobProgress, type ResultOf } from '../../shared/jobs.js';
 import { defaultSnapshotName, descriptionSchema, snapshotNameSchema, vmNameSchema } from '../../shared/names.js';
 import type { SnapbotCore } from './core.js';
@@ -18,6 +20,11 @@ export interface OperationRequest {
   requestedBy: string;
   /** The chat member asking; the policy decides what they may do. snapctl sends none: a shell with Redis access is trusted. */
   actor?: Actor | undefined;
+  /**
+   * snapctl's `--break-glass`: run a revert or delete that needs approval at once. Only
+   * when the policy allows it, and always audited as such.
+   */
+  breakGlass?: { reason: string } | undefined;
 }
 
 export interface OperationOptions {
@@ -61,19 +68,13 @@ function jobOptions(options: OperationOptions, host: string) {
 export async function createSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'create'>> {
   const input = parseRequest(createSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'create', input.vm, input.host);
-  return runJob(
-    core,
-    {
-      kind: 'create',
-      host: host.hostId,
-      vm: input.vm,
-      uuid,
-      requestedBy: input.requestedBy,
-      name: input.name ?? defaultSnapshotName(),
-      mode: input.mode,
-      description: input.description,
-    },
-    jobOptions(options, host.hostId),
+  const name = input.name ?? defaultSnapshotName();
+  return auditDirect(core, request, { action: 'create', host: host.hostId, vm: input.vm, snapshot: name }, () =>
+    runJob(
+      core,
+      { kind: 'create', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name, mode: input.mode, description: input.description },
+      jobOptions(options, host.hostId),
+    ),
   );
 }
 
@@ -95,8 +96,41 @@ export async function snapshotInfo(core: SnapbotCore, request: OperationRequest,
 }
 
 /**
- * Reverts the VM to a snapshot. Refused at once, before anything is queued, when the
- * host's libvirt cannot revert that kind of snapshot.
+ * Refuses an action that the policy puts behind approval, unless this is a break-glass
+ * run that the policy allows (then it is recorded as one).
+ */
+async function requireNoApproval(core: SnapbotCore, request: OperationRequest, action: 'revert' | 'delete', host: string, vm: string, name: string): Promise<void> {
+  const rule = approvalRuleFor(core.policy, action, host, vm);
+  if (!rule) return;
+  if (!request.breakGlass) {
+    throw new SnapbotError(
+      'APPROVAL_REQUIRED',
+      `To ${action} ${vm} on ${host}, ${rule.required} approval(s) from ${rule.approvers.join(', ')} are needed: ask in Discord (/snapshot ${action}) or with snapctl ${action} (which opens the request and waits).`,
+    );
+  }
+  if (request.actor || !core.policy.breakGlass.snapctl) {
+    throw new SnapbotError('FORBIDDEN', 'Break-glass is not allowed by the policy (breakGlass.snapctl: true allows it for snapctl).');
+  }
+  await recordAudit(core, { event: 'break-glass', actor: request.requestedBy, action, host, vm, snapshot: name, detail: `without approval: ${request.breakGlass.reason}` });
+}
+
+/** Records the outcome of a change made without an approval request. */
+async function auditDirect<T>(core: SnapbotCore, request: OperationRequest, about: { action: string; host: string; vm: string; snapshot?: string | undefined }, work: () => Promise<T & { kind: string }>): Promise<T> {
+  try {
+    const result = await work();
+    await recordAudit(core, { ...about, event: 'direct', actor: request.requestedBy, detail: 'done' });
+    return result;
+  } catch (error) {
+    if (error instanceof SnapbotError && ['VALIDATION', 'FORBIDDEN', 'APPROVAL_REQUIRED', 'HOST_OFFLINE', 'HOST_UNKNOWN'].includes(error.code)) throw error;
+    await recordAudit(core, { ...about, event: 'failed', actor: request.requestedBy, detail: error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error) });
+    throw error;
+  }
+}
+
+/**
+ * Reverts the VM to a snapshot, taking an undo point first (policy `undoPoints`). Refused
+ * at once, before anything is queued, when the host's libvirt cannot revert that kind of
+ * snapshot, or when the policy wants approval (see approvals.ts).
  */
 export async function revertSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'revert'>> {
   const input = parseRequest(namedSchema, request);
@@ -108,19 +142,25 @@ export async function revertSnapshot(core: SnapbotCore, request: OperationReques
       `Snapshot '${input.name}' of ${input.vm} is external (disk-only) and libvirt ${host.libvirtVersion ?? '(unknown)'} on ${host.hostId} cannot revert external snapshots (needs 9.9 or newer). Nothing was queued.`,
     );
   }
-  return runJob(
-    core,
-    { kind: 'revert', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name },
-    jobOptions(options, host.hostId),
+  await requireNoApproval(core, request, 'revert', host.hostId, input.vm, input.name);
+  return auditDirect(core, request, { action: 'revert', host: host.hostId, vm: input.vm, snapshot: input.name }, () =>
+    runJob(
+      core,
+      { kind: 'revert', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name, undoPoint: core.policy.undoPoints },
+      jobOptions(options, host.hostId),
+    ),
   );
 }
 
 export async function deleteSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'delete'>> {
   const input = parseRequest(namedSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'delete', input.vm, input.host);
-  return runJob(
-    core,
-    { kind: 'delete', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name },
-    jobOptions(options, host.hostId),
+  await requireNoApproval(core, request, 'delete', host.hostId, input.vm, input.name);
+  return auditDirect(core, request, { action: 'delete', host: host.hostId, vm: input.vm, snapshot: input.name }, () =>
+    runJob(
+      core,
+      { kind: 'delete', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name },
+      jobOptions(options, host.hostId),
+    ),
   );
 }

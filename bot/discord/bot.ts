@@ -3,6 +3,7 @@ import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SnapbotCore } from '../core/core.js';
 import { InventoryView } from '../core/suggest.js';
+import { startApprovalSweeper } from './approvals-ui.js';
 import { COMMAND_DEFINITIONS } from './commands/index.js';
 import type { BotContext } from './context.js';
 import { routeInteraction } from './interactions/route-interaction.js';
@@ -16,6 +17,8 @@ export interface BotOptions {
   apiUrl?: string | undefined;
   jobTimeoutMs: number;
   editIntervalMs?: number;
+  /** How often expired approvals are closed and snapctl's requests posted. */
+  sweepIntervalMs?: number;
   core: SnapbotCore;
   logger: Logger;
 }
@@ -64,9 +67,11 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       );
     });
   });
+  let stopSweeper = () => {};
   try {
     await client.login(options.token);
     await ready;
+    stopSweeper = startApprovalSweeper(context, client, options.sweepIntervalMs);
   } catch (error) {
     await client.destroy();
     if (error instanceof DiscordjsError && error.code === DiscordjsErrorCodes.TokenInvalid) {
@@ -77,6 +82,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   return {
     client,
     async stop() {
+      stopSweeper();
       await client.destroy();
     },
   };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LITERAL_NAMES, REFUSED_NAMES } from '../fixtures/names-table.js';
+import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, runSnapctl, spawnNode, WORKER_MAIN, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { createTinyDomain, destroyTinyDomain, ensureLibvirt, LIBVIRT_E2E_URI, virshRaw, type TinyDomain } from './helpers/libvirt-host.js';
@@ -32,7 +33,7 @@ beforeAll(async () => {
   stopped = await createTinyDomain(`snapbot-e2e-off-${suffix}`, { start: false });
   redis = await startTestRedis();
   const prefix = uniquePrefix('e2e');
-  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
+  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
   worker = spawnNode(WORKER_MAIN, {
     ...env,
     HOST_ID,

@@ -38,6 +38,7 @@ export async function startBotUnderTest(params: {
   policy?: Policy;
   jobTimeoutMs?: number;
   editIntervalMs?: number;
+  sweepIntervalMs?: number;
 }): Promise<BotUnderTest> {
   const fake = await FakeDiscord.start(params.options);
   const logger = createLogger('snapbot-bot-test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -49,6 +50,7 @@ export async function startBotUnderTest(params: {
     apiUrl: fake.apiUrl,
     jobTimeoutMs: params.jobTimeoutMs ?? 60_000,
     editIntervalMs: params.editIntervalMs ?? 1_000,
+    ...(params.sweepIntervalMs ? { sweepIntervalMs: params.sweepIntervalMs } : {}),
     core,
     logger,
   });

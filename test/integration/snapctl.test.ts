@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { LITERAL_NAMES, REFUSED_NAMES } from '../fixtures/names-table.js';
+import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { FAKE_LIBVIRT_URI, startWorkerProcess } from '../helpers/worker-process.js';
@@ -46,7 +47,7 @@ beforeAll(async () => {
   web = fake.addDomain({ name: 'web-01', state: 'running' });
   db = fake.addDomain({ name: 'db-01', state: 'shut off' });
   const prefix = uniquePrefix('snapctl');
-  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
+  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
   worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId: 'kvm-a', fake });
 });
 

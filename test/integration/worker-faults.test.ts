@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
+import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
@@ -26,7 +27,7 @@ afterAll(async () => {
 async function setup(label: string, workerEnv: Record<string, string> = {}) {
   const fake = await FakeVirshHost.create();
   const prefix = uniquePrefix(label);
-  const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
+  const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
   const start = async (hostId = 'kvm-f', host: FakeVirshHost = fake) => {
     const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId, fake: host, env: workerEnv });
     workers.push(worker);

@@ -54,7 +54,7 @@ describe('job renderers', () => {
   });
 
   it('renders a revert with the state the VM is in now', () => {
-    const embed = renderJobResult({ kind: 'revert', host: 'kvm-a', vm, durationMs: 2000, snapshot: snapshot('s1'), vmState: 'running' });
+    const embed = renderJobResult({ kind: 'revert', host: 'kvm-a', vm, durationMs: 2000, snapshot: snapshot('s1'), vmState: 'running', undoPoint: null, prunedUndoPoints: [] });
     expect(embed.title).toBe('✅ web-01 reverted to s1');
     expect(embed.description).toBe('The VM is now **running**.');
   });

@@ -1,4 +1,4 @@
-import { InteractionContextType, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
+import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import type { JobKind } from '../../../shared/jobs.js';
 import { suggestHosts, suggestSnapshots, suggestVms } from '../../core/suggest.js';
 import {
@@ -10,7 +10,12 @@ import {
   type OperationOptions,
   type OperationRequest,
 } from '../../core/snapshots.js';
+import { openApprovalRequest } from '../../core/approvals.js';
+import { readAudit } from '../../core/audit.js';
+import { authorize } from '../../core/authorize.js';
+import { renderAuditReply } from '../render/render-audit.js';
 import { actorFromInteraction } from '../actor.js';
+import { postApprovalRequest } from '../approvals-ui.js';
 import type { BotContext, SlashCommand } from '../context.js';
 import { renderListReply } from '../list-pages.js';
 import { renderJobResult, renderJobStage, type JobHeading } from '../render/render-job.js';
@@ -51,6 +56,12 @@ const data = new SlashCommandBuilder()
   .addSubcommand((sub) => withTarget(sub.setName('info').setDescription('Show one snapshot'), 'required'))
   .addSubcommand((sub) => withTarget(sub.setName('revert').setDescription('Revert a VM to a snapshot (its current state is lost)'), 'required'))
   .addSubcommand((sub) => withTarget(sub.setName('delete').setDescription('Delete a snapshot'), 'required'))
+  .addSubcommand((sub) =>
+    sub
+      .setName('audit')
+      .setDescription('Who did what: requests, approvals, denials, expiries, results')
+      .addStringOption((option) => option.setName('vm').setDescription('Only this VM').setAutocomplete(true).setMaxLength(200)),
+  )
   .toJSON();
 
 const OPERATIONS = {
@@ -65,10 +76,25 @@ function isJobKind(value: string): value is JobKind {
   return Object.hasOwn(OPERATIONS, value);
 }
 
+/** /snapshot audit: the newest entries of the audit trail, privately. */
+async function showAudit(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  try {
+    const vm = interaction.options.getString('vm') ?? undefined;
+    authorize(context.core.policy, actorFromInteraction(interaction), 'audit', vm ? { vm } : {});
+    await interaction.editReply(renderAuditReply(await readAudit(context.core, { vm, limit: 200 }), vm));
+  } catch (error) {
+    await reportFailure(interaction, context, error, {});
+  }
+}
+
 async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
-  // Acknowledge first: Discord gives 3 s, and looking things up in Redis comes after.
-  await interaction.deferReply();
   const kind = interaction.options.getSubcommand();
+  if (kind === 'audit') return showAudit(interaction, context);
+  const guarded = kind === 'revert' || kind === 'delete';
+  // Acknowledge first: Discord gives 3 s, and looking things up in Redis comes after.
+  // Reverts and deletes answer the requester privately; the approval request is public.
+  await interaction.deferReply(guarded ? { flags: MessageFlags.Ephemeral } : {});
   const vm = interaction.options.getString('vm', true);
   const name = interaction.options.getString('name') ?? undefined;
   const heading: JobHeading = { kind: isJobKind(kind) ? kind : 'list', vm, snapshot: name };
@@ -77,9 +103,24 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
   try {
     if (!isJobKind(kind)) throw new Error(`unknown subcommand ${kind}`);
     const actor = actorFromInteraction(interaction);
+    const host = interaction.options.getString('host') ?? undefined;
+    if (guarded) {
+      const opened = await openApprovalRequest(
+        context.core,
+        { action: kind, vm, host, name: name ?? '', requester: { id: actor.id, userId: actor.userId, displayName: actor.displayName }, actor, origin: 'discord' },
+        { timeoutMs: context.jobTimeoutMs },
+      );
+      if (opened.kind === 'pending') {
+        const state = { request: opened.request, status: 'pending' as const, approvals: [], deniedBy: null, message: null };
+        const url = await postApprovalRequest(context, interaction.client, state, interaction.channelId);
+        const expires = Math.floor(Date.parse(opened.request.expiresAt) / 1000);
+        await interaction.editReply(`Approval requested: ${url}\nIt needs ${opened.request.required} approval(s) and expires <t:${expires}:R>. Request \`${opened.request.id}\`.`);
+        return;
+      }
+    }
     const request: OperationRequest = {
       vm,
-      host: interaction.options.getString('host') ?? undefined,
+      host,
       name,
       mode: interaction.options.getString('mode') ?? undefined,
       description: interaction.options.getString('description') ?? undefined,
@@ -88,9 +129,9 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
     };
     const options: OperationOptions = {
       timeoutMs: context.jobTimeoutMs,
-      onQueued: (jobId, host) => {
-        queuedOn = host;
-        live.update({ embeds: [renderJobStage(heading, { stage: 'queued', host, jobId })] });
+      onQueued: (jobId, queuedHost) => {
+        queuedOn = queuedHost;
+        live.update({ embeds: [renderJobStage(heading, { stage: 'queued', host: queuedHost, jobId })] });
       },
       onProgress: (progress) => live.update({ embeds: [renderJobStage(heading, { stage: 'progress', progress })] }),
     };

@@ -2,6 +2,7 @@ import { MessageFlags, type ButtonInteraction, type Interaction } from 'discord.
 import { randomBytes } from 'node:crypto';
 import { SLASH_COMMANDS } from '../commands/index.js';
 import type { BotContext, ButtonHandler } from '../context.js';
+import { approvalButton } from '../approvals-ui.js';
 import { listPageButton } from '../list-pages.js';
 
 /** Runs `handler` if the button's custom id is one of its own; says whether it was. */
@@ -15,6 +16,7 @@ async function tryButton<T>(handler: ButtonHandler<T>, interaction: ButtonIntera
 /** Button families, each claiming its own custom ids. */
 const BUTTONS: ReadonlyArray<(interaction: ButtonInteraction, context: BotContext) => Promise<boolean>> = [
   (interaction, context) => tryButton(listPageButton, interaction, context),
+  (interaction, context) => tryButton(approvalButton, interaction, context),
 ];
 
 /** Sends each interaction to its command, autocomplete or button handler. */

@@ -96,8 +96,14 @@ export function renderJobResult(result: Exclude<JobResult, { kind: 'list' }>): A
       return {
         title: `✅ ${result.vm.name} reverted to ${result.snapshot.name}`,
         color: COLOR.success,
-        description: `The VM is now **${result.vmState}**.`,
-        fields: where,
+        description: `The VM is now **${result.vmState}**.${
+          result.undoPoint ? ` To undo this revert, revert to **${result.undoPoint.name}**.` : ''
+        }`,
+        fields: [
+          ...where,
+          ...(result.undoPoint ? [{ name: 'Undo point', value: `${result.undoPoint.name} (${result.undoPoint.memory ? 'memory + disk' : 'disk only'})`, inline: true }] : []),
+          ...(result.prunedUndoPoints.length ? [{ name: 'Old undo points deleted', value: result.prunedUndoPoints.join(', ').slice(0, 1024) }] : []),
+        ],
       };
     case 'delete':
       return {

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import type { SnapbotCore } from './core.js';
+
+/**
+ * The audit trail: every approval request, approval, denial, expiry, execution and
+ * result, and every direct action, with who, when and exactly what. A Redis stream,
+ * trimmed to about AUDIT_MAX_ENTRIES.
+ */
+export const AUDIT_MAX_ENTRIES = 10_000;
+
+export const auditEventSchema = z.enum([
+  'requested', // an approval request was opened
+  'approved', // one approver's click counted
+  'denied',
+  'expired',
+  'executed', // an approved or direct action finished
+  'failed',
+  'direct', // an action ran without approval (snapctl, or no approval rule)
+  'break-glass', // snapctl ran an action that needs approval, without it
+]);
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+
+export const auditEntrySchema = z.object({
+  id: z.string(),
+  at: z.string(),
+  event: auditEventSchema,
+  /** `discord:<id>` or `snapctl:user@machine`. */
+  actor: z.string(),
+  action: z.string(),
+  host: z.string().optional(),
+  vm: z.string().optional(),
+  snapshot: z.string().optional(),
+  requestId: z.string().optional(),
+  jobId: z.string().optional(),
+  /** A sentence: the outcome, the reason, the error code. */
+  detail: z.string().optional(),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+function auditKey(core: SnapbotCore): string {
+  return `${core.prefix}:audit`;
+}
+
+export async function recordAudit(core: SnapbotCore, entry: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {
+  const record = { ...entry, at: new Date().toISOString() };
+  try {
+    await core.redis.xadd(auditKey(core), 'MAXLEN', '~', String(AUDIT_MAX_ENTRIES), '*', 'entry', JSON.stringify(record));
+  } catch (error) {
+    // An audit write must not undo the action it records; it must not vanish silently either.
+    core.logger.error({ err: error, audit: record }, 'audit entry not written');
+  }
+}
+
+/** Newest first; only entries about `vm` when given. */
+export async function readAudit(core: SnapbotCore, options: { vm?: string | undefined; limit?: number } = {}): Promise<AuditEntry[]> {
+  const limit = options.limit ?? 50;
+  const entries: AuditEntry[] = [];
+  let end = '+';
+  // Read backwards in pages until enough entries match the filter.
+  for (;;) {
+    const page = await core.redis.xrevrange(auditKey(core), end, '-', 'COUNT', 500);
+    for (const [id, fields] of page) {
+      const parsed = auditEntrySchema.omit({ id: true }).safeParse(JSON.parse(fields[1] ?? '{}'));
+      if (!parsed.success) continue;
+      if (options.vm !== undefined && parsed.data.vm !== options.vm) continue;
+      entries.push({ id, ...parsed.data });
+      if (entries.length >= limit) return entries;
+    }
+    if (page.length < 500) return entries;
+    end = `(${page.at(-1)![0]}`;
+  }
+}

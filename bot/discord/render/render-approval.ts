@@ -1,0 +1,83 @@
+import { ActionRowBuilder, ButtonBuilder, ButtonStyle, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
+import type { ErrorPayload } from '../../../shared/errors.js';
+import { ERROR_SENTENCES } from '../../../shared/errors.js';
+import type { ApprovalState } from '../../core/approvals.js';
+import { COLOR } from './colors.js';
+
+export const APPROVAL_BUTTON_PREFIX = 'approval';
+
+function unix(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
+}
+
+function age(fromIso: string, now: number): string {
+  const minutes = Math.max(0, Math.round((now - Date.parse(fromIso)) / 60_000));
+  if (minutes < 120) return `${minutes} min`;
+  if (minutes < 48 * 60) return `${Math.round(minutes / 60)} h`;
+  return `${Math.round(minutes / 1440)} days`;
+}
+
+function whatIsLost(state: ApprovalState, now: number): string {
+  const { request } = state;
+  if (request.action === 'delete') return `The snapshot itself. ${request.vm} keeps running as it is.`;
+  const since = `Everything written on ${request.vm} since ${request.snapshot.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${age(request.snapshot.createdAt, now)} ago)`;
+  return request.snapshot.memory
+    ? `${since}. The VM comes back **running** in the state it was in at that moment.`
+    : `${since}. The disks return to that point; the VM was ${request.snapshot.state} then.`;
+}
+
+const STATUS_LINE: Record<ApprovalState['status'], string> = {
+  pending: 'Waiting for approval',
+  approved: 'Approved',
+  denied: 'Denied',
+  expired: 'Expired: nothing was done',
+};
+
+/** The approval request message: who asks, exactly what, what is lost, the undo point, the expiry, the votes. */
+export function renderApprovalRequest(state: ApprovalState, now: number = Date.now(), outcome?: string): APIEmbed {
+  const { request } = state;
+  const verb = request.action === 'revert' ? `revert ${request.vm} to ${request.snapshot.name}` : `delete snapshot ${request.snapshot.name} of ${request.vm}`;
+  const color = state.status === 'pending' ? COLOR.warning : state.status === 'approved' ? COLOR.progress : COLOR.neutral;
+  return {
+    title: `🔐 Approval ${state.status === 'pending' ? 'needed' : state.status}: ${verb}`.slice(0, 256),
+    color,
+    description: outcome ?? `${STATUS_LINE[state.status]}${state.deniedBy ? ` (by <@${state.deniedBy}>)` : ''}.`,
+    fields: [
+      { name: 'Requested by', value: request.requester.userId ? `<@${request.requester.userId}>` : request.requester.id, inline: true },
+      { name: 'Host', value: request.host, inline: true },
+      { name: 'VM', value: `${request.vm}\n\`${request.uuid}\``, inline: true },
+      {
+        name: 'Snapshot',
+        value: `${request.snapshot.name} — created <t:${unix(request.snapshot.createdAt)}:f> (${age(request.snapshot.createdAt, now)} ago), ${
+          request.snapshot.memory ? 'memory + disk' : 'disk only'
+        }, ${request.snapshot.location}${request.snapshot.description ? `\n“${request.snapshot.description.slice(0, 300)}”` : ''}`,
+      },
+      { name: 'What will be lost', value: whatIsLost(state, now) },
+      ...(request.undoPoint ? [{ name: 'Undo point', value: `A ${request.undoPoint.mode} snapshot \`pre-revert-…\` of the current state is taken first.` }] : []),
+      {
+        name: 'Approvals',
+        value: `${state.approvals.length} of ${request.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${request.approvers.join(', ')}${
+          request.allowSelfApproval ? '' : '; not the requester'
+        })`,
+      },
+      { name: 'Expires', value: `<t:${unix(request.expiresAt)}:R> (${request.expiresAt})`, inline: true },
+      { name: 'Request', value: `\`${request.id}\``, inline: true },
+    ],
+  };
+}
+
+export function approvalButtons(state: ApprovalState): APIActionRowComponent<APIButtonComponent>[] {
+  const closed = state.status !== 'pending';
+  return [
+    new ActionRowBuilder<ButtonBuilder>()
+      .addComponents(
+        new ButtonBuilder().setCustomId(`${APPROVAL_BUTTON_PREFIX}:${state.request.id}:approve`).setLabel('Approve').setStyle(ButtonStyle.Success).setDisabled(closed),
+        new ButtonBuilder().setCustomId(`${APPROVAL_BUTTON_PREFIX}:${state.request.id}:deny`).setLabel('Deny').setStyle(ButtonStyle.Danger).setDisabled(closed),
+      )
+      .toJSON(),
+  ];
+}
+
+export function renderApprovalFailure(error: ErrorPayload): string {
+  return `❌ **${error.code}** — ${ERROR_SENTENCES[error.code]}\n${error.message}`.slice(0, 4096);
+}
