@@ -69,7 +69,7 @@ describe('registration', () => {
     const commands = discord.registeredCommands('guild') as Array<{ name: string; options?: Array<{ name: string; options?: Array<{ name: string; required?: boolean; autocomplete?: boolean }> }> }>;
     expect(commands.map((command) => command.name)).toEqual(['snapshot', 'hosts']);
     const snapshot = commands[0]!;
-    expect(snapshot.options!.map((subcommand) => subcommand.name)).toEqual(['create', 'list', 'info', 'revert', 'delete']);
+    expect(snapshot.options!.map((subcommand) => subcommand.name)).toEqual(['create', 'list', 'info', 'revert', 'delete', 'audit']);
     const create = snapshot.options![0]!.options!;
     expect(create.map((option) => option.name)).toEqual(['vm', 'host', 'name', 'mode', 'description']);
     expect(create[0]).toMatchObject({ name: 'vm', required: true, autocomplete: true });

@@ -182,7 +182,12 @@ describe('snapctl revert and delete', () => {
   it('reverts to an internal snapshot', async () => {
     const { code, body } = await snapctlJson('revert', '--vm', 'web-01', '--name', 'full-1');
     expect(code).toBe(0);
-    expect(body).toMatchObject({ kind: 'revert', snapshot: { name: 'full-1', current: true }, vmState: 'running' });
+    expect(body).toMatchObject({
+      kind: 'revert',
+      snapshot: { name: 'full-1', current: true },
+      vmState: 'running',
+      undoPoint: { name: expect.stringMatching(/^pre-revert-/), location: 'internal', memory: true },
+    });
   });
 
   it('refuses to revert an external snapshot on libvirt 9.0 with UNSUPPORTED, before anything runs', async () => {
@@ -206,12 +211,13 @@ describe('snapctl revert and delete', () => {
     expect(fake.domain('db-01').snapshots.map((snapshot) => snapshot.name)).not.toContain('cold');
   });
 
-  it("passes on libvirt's refusal to delete an external snapshot off the current chain, changing nothing", async () => {
-    // After the revert to full-1, 'human' (external, child of full-1) is off the current chain.
+  it('refuses to delete an external snapshot whose overlay holds the revert\'s undo point, changing nothing', async () => {
+    // The revert to full-1 took an (internal) undo point while 'human' (external) was current,
+    // so the undo point lives in human's overlay: deleting 'human' would make it unusable.
     const { code, body } = await snapctlJson('delete', '--vm', 'web-01', '--name', 'human');
     expect(code).toBe(1);
     expect(body).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
-    expect(body.message).toMatch(/could not find base disk source/);
+    expect(body.message).toMatch(/pre-revert-\d{8}-\d{6}/);
     expect(fake.domain('web-01').snapshots.map((snapshot) => snapshot.name)).toContain('human');
   });
 
