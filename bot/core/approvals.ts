@@ -263,35 +263,24 @@ export async function executeApproved(core: SnapbotCore, request: ApprovalReques
     jobId: request.jobId,
     onQueued: () => void core.redis.srem(keys(core).toEnqueue, request.id),
   };
+  const about = {
+    actor: request.requester.id,
+    action: request.action,
+    host: request.host,
+    vm: request.vm,
+    snapshot: request.snapshot.name,
+    requestId: request.id,
+    jobId: request.jobId,
+  };
   try {
     const result =
       request.action === 'revert'
         ? await runJob(core, { ...base, kind: 'revert', ...(request.undoPoint ? { undoPoint: request.undoPoint } : {}) }, runOptions)
         : await runJob(core, { ...base, kind: 'delete' }, runOptions);
-    await recordAudit(core, {
-      event: 'executed',
-      actor: request.requester.id,
-      action: request.action,
-      host: request.host,
-      vm: request.vm,
-      snapshot: request.snapshot.name,
-      requestId: request.id,
-      jobId: request.jobId,
-      detail: result.kind === 'revert' && result.undoPoint ? `undo point ${result.undoPoint.name}` : 'done',
-    });
+    await recordAudit(core, { ...about, event: 'executed', detail: result.kind === 'revert' && result.undoPoint ? `undo point ${result.undoPoint.name}` : 'done' });
     return result;
   } catch (error) {
-    await recordAudit(core, {
-      event: 'failed',
-      actor: request.requester.id,
-      action: request.action,
-      host: request.host,
-      vm: request.vm,
-      snapshot: request.snapshot.name,
-      requestId: request.id,
-      jobId: request.jobId,
-      detail: error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error),
-    });
+    await recordAudit(core, { ...about, event: 'failed', detail: error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error) });
     throw error;
   }
 }
