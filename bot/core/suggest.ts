@@ -17,23 +17,38 @@ const MAX_LABEL = 100;
  * keystroke, and re-reading a 10,000-VM inventory each time would be slow for no news.
  */
 export class InventoryView {
-  private cached: { at: number; hosts: Promise<HostStatus[]> } | undefined;
+  private cached: { at: number; hosts: HostStatus[] } | undefined;
+  private refreshing: Promise<HostStatus[]> | undefined;
 
   constructor(
     private readonly core: SnapbotCore,
     private readonly maxAgeMs = 2_000,
   ) {}
 
+  /**
+   * The hosts as of at most `maxAgeMs` ago. Once anything is cached, a stale copy is
+   * served at once while a fresh one is read in the background, so a keystroke never
+   * waits for a large inventory to be read and parsed.
+   */
   hosts(): Promise<HostStatus[]> {
-    const now = Date.now();
-    if (!this.cached || now - this.cached.at > this.maxAgeMs) {
-      const hosts = listHosts(this.core);
-      this.cached = { at: now, hosts };
-      hosts.catch(() => {
-        if (this.cached?.hosts === hosts) this.cached = undefined;
+    const cached = this.cached;
+    if (cached && Date.now() - cached.at <= this.maxAgeMs) return Promise.resolve(cached.hosts);
+    const refresh = this.refresh();
+    return cached ? Promise.resolve(cached.hosts) : refresh;
+  }
+
+  private refresh(): Promise<HostStatus[]> {
+    this.refreshing ??= listHosts(this.core)
+      .then((hosts) => {
+        this.cached = { at: Date.now(), hosts };
+        return hosts;
+      })
+      .finally(() => {
+        this.refreshing = undefined;
       });
-    }
-    return this.cached.hosts;
+    // A failed background refresh keeps the old copy; the next call tries again.
+    this.refreshing.catch(() => undefined);
+    return this.refreshing;
   }
 }
 
