@@ -70,3 +70,16 @@ export async function readAudit(core: SnapbotCore, options: { vm?: string | unde
     end = `(${page.at(-1)![0]}`;
   }
 }
+
+/**
+ * A notice for the team channel (break-glass use): queued in Redis and posted by
+ * whichever bot process takes it, so it is not lost when no bot runs at that moment.
+ */
+export async function announce(core: SnapbotCore, text: string): Promise<void> {
+  await core.redis.rpush(`${core.prefix}:notices`, text);
+}
+
+/** The next notice to post, if any; each is handed to one bot process only. */
+export async function takeNotice(core: SnapbotCore): Promise<string | null> {
+  return core.redis.lpop(`${core.prefix}:notices`);
+}

@@ -10,6 +10,7 @@ import {
   takeRequestToPost,
   type ApprovalState,
 } from '../core/approvals.js';
+import { takeNotice } from '../core/audit.js';
 import { actorFromInteraction } from './actor.js';
 import type { BotContext, ButtonHandler } from './context.js';
 import { fetchSendableChannel, type ReplyPayload } from './live-reply.js';
@@ -115,6 +116,13 @@ export function startApprovalSweeper(context: BotContext, client: Client, interv
       for (let id = await takeRequestToPost(context.core); id !== null; id = await takeRequestToPost(context.core)) {
         const state = await getApproval(context.core, id);
         if (state?.status === 'pending') await postApprovalRequest(context, client, state, null);
+      }
+      for (let notice = await takeNotice(context.core); notice !== null; notice = await takeNotice(context.core)) {
+        if (!context.channelId) {
+          context.logger.warn({ notice }, 'no DISCORD_CHANNEL_ID to post a notice in');
+          continue;
+        }
+        await (await fetchSendableChannel(client, context.channelId)).send({ content: notice.slice(0, 2000), allowedMentions: { parse: [] } });
       }
       for (const id of await approvedNotQueued(context.core)) {
         const state = await getApproval(context.core, id);

@@ -263,7 +263,7 @@ describe('snapctl revert', () => {
     expect(parseJsonOutput(result)).toMatchObject({ ok: true, status: 'pending', requestId: expect.stringMatching(/^[0-9a-f]{16}$/) });
   });
 
-  it('--break-glass runs at once only where the policy allows it, and is audited', async () => {
+  it('--break-glass runs at once only where the policy allows it, is audited, and is announced in the channel', async () => {
     const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
     const dir = mkdtempSync(join(tmpdir(), 'snapbot-policy-'));
     writeFileSync(join(dir, 'closed.json'), JSON.stringify({ rules: [] }));
@@ -272,6 +272,29 @@ describe('snapctl revert', () => {
     expect(refused).toMatchObject({ ok: false, code: 'FORBIDDEN' });
     const allowed = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--break-glass', 'outage INC-42', '--json'], { ...env, SNAPBOT_POLICY: join(dir, 'open.json') }));
     expect(allowed).toMatchObject({ ok: true, kind: 'revert' });
+    const harness = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({}), sweepIntervalMs: 200 });
+    try {
+      const notice = await harness.fake.waitForChannelMessage((message) => message.content.includes('Break-glass'), 10_000);
+      expect(notice.content).toMatch(/snapctl:.* is running \*\*revert\*\* of app-01 \/ good on kvm-x without approval\. Reason: outage INC-42/);
+    } finally {
+      await harness.stop();
+    }
+  });
+});
+
+describe('undo point retention', () => {
+  it("keeps the newest undo points per the policy and deletes older ones of snapbot's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapbot-policy-'));
+    writeFileSync(join(dir, 'keep-one.yaml'), 'rules: []\napprovals: []\nundoPoints:\n  mode: full\n  keep: 1\n');
+    const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: join(dir, 'keep-one.yaml') };
+    const first = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--json'], env));
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // undo points are named to the second
+    const second = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--json'], env));
+    const firstUndo = (first.undoPoint as { name: string }).name;
+    expect(second.prunedUndoPoints).toContain(firstUndo);
+    const left = fake.domain('app-01').snapshots.map((snapshot) => snapshot.name);
+    expect(left).not.toContain(firstUndo);
+    expect(left).toContain((second.undoPoint as { name: string }).name);
   });
 });
 
@@ -284,5 +307,19 @@ describe('the audit trail', () => {
     expect(entries.find((entry) => entry.event === 'denied')).toMatchObject({ actor: `discord:${admin.id}`, snapshot: 'denied' });
     expect(entries.find((entry) => entry.event === 'break-glass')?.detail).toContain('outage INC-42');
     expect(entries.find((entry) => entry.event === 'failed' && entry.snapshot === 'stale')?.detail).toMatch(/^APPROVAL_STALE/);
+  });
+
+  it('is shown in Discord with /snapshot audit, privately, with the whole trail attached', async () => {
+    const harness = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({}) });
+    try {
+      const handle = await harness.fake.slashCommand(viewer.id, 'snapshot', [{ name: 'audit', type: 1, options: [{ name: 'vm', type: 3, value: 'app-01' }] }]);
+      const reply = await handle.waitForOriginal((message) => embedOf(message).title === 'Audit · app-01', 10_000);
+      expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
+      expect(String(embedOf(reply).description)).toMatch(/WHEN \(UTC\)\s+EVENT\s+WHO\s+WHAT/);
+      expect(reply.attachments[0]?.filename).toBe('audit.txt');
+      expect(reply.attachments[0]?.data.toString()).toContain('break-glass');
+    } finally {
+      await harness.stop();
+    }
   });
 });
