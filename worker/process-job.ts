@@ -46,18 +46,18 @@ export function createJobProcessor(deps: JobProcessorDeps) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
       }
       const started = Date.now();
-      const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
-      if (deps.locks.isBusy(vm.uuid)) {
-        await reportProgress(job, { phase: 'waiting-for-vm', host: deps.hostId, message: `waiting for earlier jobs on ${vm.name}` });
+      // Locked by name (a libvirt domain name is unique on its host), and the name is
+      // resolved to a UUID only under the lock: an earlier job may have replaced the VM.
+      if (deps.locks.isBusy(request.vm)) {
+        await reportProgress(job, { phase: 'waiting-for-vm', host: deps.hostId, message: `waiting for earlier jobs on ${request.vm}` });
       }
-      const result = await deps.locks.withVmLock(vm.uuid, async () => {
-        // Checked again under the lock: an earlier job may have replaced or renamed the VM.
-        const current = await deps.inventory.resolveVm(request.vm, vm.uuid);
+      const { result, uuid } = await deps.locks.withVmLock(request.vm, async () => {
+        const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
         await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
-        return runOperation(deps, job, request, current, started);
+        return { result: await runOperation(deps, job, request, vm, started), uuid: vm.uuid };
       });
       logger.info({ durationMs: result.durationMs }, 'job done');
-      if (request.kind !== 'list' && request.kind !== 'info') void deps.inventory.refreshVm(vm.uuid);
+      if (request.kind !== 'list' && request.kind !== 'info') void deps.inventory.refreshVm(uuid);
       return result;
     } catch (error) {
       throw toBullmqError(error, deps.hostId, logger);

@@ -190,6 +190,15 @@ describe('parseSnapshotXml', () => {
     });
   });
 
+  it('reads a snapshot whose disk sits on a chain of 500 overlays (one per disk-only snapshot)', () => {
+    const xml = fixture('snapshot-dumpxml-disk-only.stdout');
+    const chain = (depth: number): string =>
+      depth === 0 ? '<backingStore/>' : `<backingStore type='file'><format type='qcow2'/><source file='/d/disk.${depth}'/>${chain(depth - 1)}</backingStore>`;
+    const deep = xml.replace('<backingStore/>', chain(500));
+    expect(deep.length).toBeGreaterThan(xml.length + 500 * 50);
+    expect(parseSnapshotXml(deep)).toEqual(parseSnapshotXml(xml));
+  });
+
   it('reads an external disk-only snapshot with its parent', () => {
     const xml = fixture('snapshot-dumpxml-disk-only.stdout');
     expect(parseSnapshotXml(xml)).toEqual({

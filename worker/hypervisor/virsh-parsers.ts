@@ -91,6 +91,9 @@ const snapshotXmlParser = new XMLParser({
   trimValues: false,
   processEntities: true,
   htmlEntities: true,
+  // Every disk-only snapshot nests one more <backingStore> in the domain XML: a VM with
+  // hourly snapshots passes the parser's default limit of 100 in four days.
+  maxNestedTags: 100_000,
   isArray: (_tagName, jPath) => jPath === 'domainsnapshot.disks.disk',
 });
 
