@@ -1,0 +1,217 @@
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SnapbotCore } from '../../bot/core/core.js';
+import { listHosts } from '../../bot/core/hosts.js';
+import { createLogger } from '../../shared/logger.js';
+import type { SnapshotMode } from '../../shared/jobs.js';
+import { createTinyDomain, destroyTinyDomain, LIBVIRT_E2E_URI, type TinyDomain } from '../../test/e2e/helpers/libvirt-host.js';
+import type { CleanupStack } from './cleanup-stack.js';
+import { startPrivateRedis } from './private-redis.js';
+import { baseEnv, loadAverage, PROJECT_ROOT, SNAPCTL_MAIN, startNodeProcess, timeCommand, WORKER_MAIN, type TimedRun } from './processes.js';
+import { printHeading, printLine, printTable, progress, type SectionResult } from './report.js';
+import { ms, summarize } from './stats.js';
+
+/**
+ * Section 2: `snapctl create` end to end on the real libvirt + QEMU, against
+ * `virsh snapshot-create-as` alone, for disk-only and full snapshots. The worker is the
+ * real entry point (dist/worker/main.js) as its own process; snapctl is started fresh
+ * for every snapshot, as an operator or a cron job would.
+ */
+
+export interface SnapctlWallTimeOptions {
+  runs: number;
+  durableRedis: boolean;
+}
+
+const HOST_ID = 'bench-kvm';
+const MODES: readonly SnapshotMode[] = ['disk-only', 'full'];
+
+interface ModeFigures {
+  mode: SnapshotMode;
+  snapctl: number[];
+  virsh: number[];
+  /** The worker's own durationMs from the result: resolving the VM, checks, virsh calls. */
+  job: number[];
+}
+
+/** Median and p90 columns. */
+function medianRow(label: string, values: readonly number[]): string[] {
+  const distribution = summarize(values);
+  return [label, String(distribution.count), ms(distribution.p50), ms(distribution.p90), ms(distribution.min), ms(distribution.max)];
+}
+
+const MEDIAN_HEADERS = ['', 'n', 'median ms', 'p90 ms', 'min ms', 'max ms'];
+
+function describeFailure(what: string, run: TimedRun): Error {
+  return new Error(`${what} exited ${run.code}:\n${run.stdout}${run.stderr}`);
+}
+
+export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanups: CleanupStack): Promise<SectionResult> {
+  printHeading(`2. snapctl create on real libvirt vs virsh snapshot-create-as alone (${options.runs} runs per mode)`);
+  const loadBefore = loadAverage();
+
+  // ensureLibvirt() finds scripts/libvirt-up.sh relative to its own module, which is
+  // wrong once compiled into dist/test/: run the same script from the checkout instead.
+  progress('snapctl: bringing libvirt up (scripts/libvirt-up.sh)');
+  const up = await timeCommand('bash', [join(PROJECT_ROOT, 'scripts', 'libvirt-up.sh')], { ...baseEnv() }, 900_000);
+  if (up.code !== 0) throw describeFailure('scripts/libvirt-up.sh', up);
+  printLine(up.stdout.trim());
+
+  const domains = new Map<SnapshotMode, TinyDomain>();
+  for (const mode of MODES) {
+    const name = `snapbot-bench-${mode}-${process.pid}`;
+    progress(`snapctl: defining and starting tiny domain ${name}`);
+    const domain = await createTinyDomain(name, { start: true });
+    cleanups.defer(`domain ${name}`, () => destroyTinyDomain(domain.uuid));
+    domains.set(mode, domain);
+  }
+
+  const redis = await startPrivateRedis(cleanups, options.durableRedis);
+  const prefix = `{snapbot-bench-${process.pid}}`;
+  const clientEnv = { ...baseEnv(), REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  progress('snapctl: starting the worker (dist/worker/main.js) on qemu:///system');
+  const worker = startNodeProcess(WORKER_MAIN, {
+    ...baseEnv(),
+    REDIS_URL: redis.url,
+    SNAPBOT_PREFIX: prefix,
+    HOST_ID,
+    LIBVIRT_URI: LIBVIRT_E2E_URI,
+    LOG_LEVEL: 'info',
+  });
+  cleanups.defer('worker process', () => worker.stop());
+  await worker.waitFor('worker ready', 120_000);
+
+  const virshEnv = { ...baseEnv(), LC_ALL: 'C' };
+  const anyDomain = domains.get('disk-only')!;
+  const startup = { node: [] as number[], help: [] as number[], hosts: [] as number[], virshQuery: [] as number[] };
+  progress('snapctl: start-up baselines');
+  for (let index = 0; index < options.runs; index += 1) {
+    startup.node.push((await timeCommand(process.execPath, ['-e', ''], baseEnv())).wallMs);
+    const help = await timeCommand(process.execPath, [SNAPCTL_MAIN, '--help'], clientEnv);
+    if (help.code !== 0) throw describeFailure('snapctl --help', help);
+    startup.help.push(help.wallMs);
+    // Everything a snapctl process does around its job: connect, read heartbeats, close, exit.
+    const hosts = await timeCommand(process.execPath, [SNAPCTL_MAIN, 'hosts', '--json'], clientEnv);
+    if (hosts.code !== 0) throw describeFailure('snapctl hosts', hosts);
+    startup.hosts.push(hosts.wallMs);
+    const query = await timeCommand('virsh', ['-c', LIBVIRT_E2E_URI, 'domname', `--domain=${anyDomain.uuid}`], virshEnv);
+    if (query.code !== 0) throw describeFailure('virsh domname', query);
+    startup.virshQuery.push(query.wallMs);
+  }
+
+  const figures: ModeFigures[] = [];
+  for (const mode of MODES) {
+    const domain = domains.get(mode)!;
+    const runSnapctl = async (name: string) => {
+      const run = await timeCommand(process.execPath, [SNAPCTL_MAIN, 'create', '--vm', domain.name, '--name', name, '--mode', mode, '--json'], clientEnv);
+      const line = run.stdout.trim().split('\n').pop() ?? '';
+      let body: { ok?: unknown; durationMs?: unknown } = {};
+      try {
+        body = JSON.parse(line) as typeof body;
+      } catch {
+        throw describeFailure(`snapctl create ${name}`, run);
+      }
+      if (run.code !== 0 || body.ok !== true) throw describeFailure(`snapctl create ${name}`, run);
+      return { wallMs: run.wallMs, jobMs: typeof body.durationMs === 'number' ? body.durationMs : Number.NaN };
+    };
+    const runVirsh = async (name: string) => {
+      const args = ['-c', LIBVIRT_E2E_URI, 'snapshot-create-as', `--domain=${domain.uuid}`, `--name=${name}`];
+      if (mode === 'disk-only') args.push('--disk-only', '--atomic');
+      const run = await timeCommand('virsh', args, virshEnv);
+      if (run.code !== 0) throw describeFailure(`virsh snapshot-create-as ${name}`, run);
+      return run.wallMs;
+    };
+
+    progress(`snapctl: ${mode}: warm-up, then ${options.runs} snapctl + ${options.runs} virsh creates`);
+    await runSnapctl('bench-snapctl-warm-up');
+    await runVirsh('bench-virsh-warm-up');
+    const modeFigures: ModeFigures = { mode, snapctl: [], virsh: [], job: [] };
+    for (let index = 1; index <= options.runs; index += 1) {
+      // Alternate the order, so a growing snapshot chain or a busy moment hits both alike.
+      if (index % 2 === 1) {
+        const snapctl = await runSnapctl(`bench-snapctl-${index}`);
+        modeFigures.snapctl.push(snapctl.wallMs);
+        modeFigures.job.push(snapctl.jobMs);
+        modeFigures.virsh.push(await runVirsh(`bench-virsh-${index}`));
+      } else {
+        modeFigures.virsh.push(await runVirsh(`bench-virsh-${index}`));
+        const snapctl = await runSnapctl(`bench-snapctl-${index}`);
+        modeFigures.snapctl.push(snapctl.wallMs);
+        modeFigures.job.push(snapctl.jobMs);
+      }
+    }
+    figures.push(modeFigures);
+  }
+
+  printLine(`\nlibvirt ${LIBVIRT_E2E_URI}; tiny running domains (64 MiB, 1 vCPU, qcow2 vda; TCG without /dev/kvm); worker process, Redis ${redis.durable ? 'AOF always' : 'no persistence'} on port ${redis.port}.`);
+  printLine(`Load average before: ${loadBefore}, after: ${loadAverage()}.`);
+  printTable('Start-up baselines', MEDIAN_HEADERS, [
+    medianRow('node -e "" (bare node start-up)', startup.node),
+    medianRow('snapctl --help (node + snapctl modules loaded)', startup.help),
+    medianRow('snapctl hosts --json (+ connect, read heartbeats, close)', startup.hosts),
+    medianRow('virsh domname (one virsh query on this libvirt)', startup.virshQuery),
+  ]);
+  const checks: SectionResult['checks'] = [];
+  for (const { mode, snapctl, virsh, job } of figures) {
+    const snapctlMedian = summarize(snapctl).p50;
+    const virshMedian = summarize(virsh).p50;
+    const jobMedian = summarize(job).p50;
+    const helpMedian = summarize(startup.help).p50;
+    const hostsMedian = summarize(startup.hosts).p50;
+    printTable(`create --mode ${mode}`, MEDIAN_HEADERS, [
+      medianRow('snapctl create … --json (end to end)', snapctl),
+      medianRow('virsh snapshot-create-as alone', virsh),
+      medianRow("  worker's job time (result durationMs)", job),
+    ]);
+    printTable(`create --mode ${mode}: where the snapctl time goes (medians)`, ['part', 'ms'], [
+      ['node start-up + loading snapctl (snapctl --help)', ms(helpMedian)],
+      ['connect, read heartbeats, close, exit (snapctl hosts − --help)', ms(hostsMedian - helpMedian)],
+      ['enqueue, QueueEvents, wait, queue both ways, result (the rest)', ms(snapctlMedian - hostsMedian - jobMedian)],
+      ["worker's job: resolve VM, checks, virsh calls", ms(jobMedian)],
+      ['  of which virsh snapshot-create-as (alone, median)', ms(virshMedian)],
+      ['  of which the other virsh calls and worker code', ms(jobMedian - virshMedian)],
+      ['snapctl create total (median)', ms(snapctlMedian)],
+    ]);
+    checks.push({
+      what: `snapctl create ${mode}: median / p90`,
+      target: 'no target',
+      measured: `${ms(snapctlMedian)} / ${ms(summarize(snapctl).p90)} ms`,
+      met: null,
+    });
+    checks.push({
+      what: `virsh snapshot-create-as ${mode} alone: median / p90`,
+      target: 'no target',
+      measured: `${ms(virshMedian)} / ${ms(summarize(virsh).p90)} ms`,
+      met: null,
+    });
+  }
+  const steps = await timeClientSteps(redis.url, prefix, options.runs);
+  printTable("snapctl's client steps, timed in this process against the same Redis (fresh connections each time)", MEDIAN_HEADERS, [
+    medianRow('SnapbotCore.connect (TCP connect + PING)', steps.connect),
+    medianRow('listHosts (read + parse heartbeats)', steps.listHosts),
+    medianRow('eventsFor: QueueEvents ready (second connection)', steps.events),
+    medianRow('close (QueueEvents, Queue, quit)', steps.close),
+  ]);
+  return { section: '2. snapctl on real virsh', checks };
+}
+
+/** The Redis steps every snapctl process takes besides its job, one fresh client at a time. */
+async function timeClientSteps(redisUrl: string, prefix: string, runs: number) {
+  const steps = { connect: [] as number[], listHosts: [] as number[], events: [] as number[], close: [] as number[] };
+  for (let index = 0; index < runs; index += 1) {
+    const started = performance.now();
+    const core = await SnapbotCore.connect({ redisUrl, prefix, logger: createLogger('bench-client', 'warn') });
+    const connected = performance.now();
+    await listHosts(core);
+    const listed = performance.now();
+    await core.eventsFor(HOST_ID);
+    const listening = performance.now();
+    await core.close();
+    const closed = performance.now();
+    steps.connect.push(connected - started);
+    steps.listHosts.push(listed - connected);
+    steps.events.push(listening - listed);
+    steps.close.push(closed - listening);
+  }
+  return steps;
+}
