@@ -105,11 +105,10 @@ async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'c
   const earlier = await findOwnSnapshot(deps, vm, request.name, jobId);
   if (earlier) return { snapshot: earlier, note: null, recovered: true };
 
-  const state = await deps.hypervisor.domainState(vm.uuid);
+  // Only a full snapshot depends on the VM's state (no memory to save when it is off).
+  const state = request.mode === 'full' ? await deps.hypervisor.domainState(vm.uuid) : null;
   const note =
-    request.mode === 'full' && !isRunningState(state)
-      ? `VM was ${state}: there is no memory to save, so the snapshot holds the disks only.`
-      : null;
+    state !== null && !isRunningState(state) ? `VM was ${state}: there is no memory to save, so the snapshot holds the disks only.` : null;
   try {
     await deps.hypervisor.createSnapshot(vm.uuid, {
       name: request.name,
