@@ -6,10 +6,9 @@ import { SnapbotError, toErrorPayload, type ErrorPayload } from '../../shared/er
 import type { JobProgress, JobResult } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { loadPolicy } from '../../shared/policy.js';
-import { botOnline, openApprovalRequest, waitForDecision } from '../core/approvals.js';
+import { awaitApprovedResult, botOnline, openApprovalRequest } from '../core/approvals.js';
 import { readAudit } from '../core/audit.js';
 import { SnapbotCore } from '../core/core.js';
-import { waitForJob } from '../core/dispatch.js';
 import { listHosts } from '../core/hosts.js';
 import {
   createSnapshot,
@@ -149,11 +148,12 @@ async function runGuarded(action: 'revert' | 'delete', options: GuardedOptions, 
     }
     say(json, `Approval requested: ${pending.id}; needs ${pending.required} approval(s) from ${pending.approvers.join(', ')} by ${pending.expiresAt}. Waiting…`);
     if (!(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
-    const decided = await waitForDecision(core, pending.id, { timeoutMs });
-    if (decided.status === 'denied') throw new SnapbotError('FORBIDDEN', `Approval request ${pending.id} was denied (by discord user ${decided.deniedBy}). Nothing was done.`);
-    if (decided.status === 'expired') throw new SnapbotError('APPROVAL_EXPIRED', `Approval request ${pending.id} expired at ${pending.expiresAt} without enough approvals. Nothing was done.`);
-    say(json, `Approved by ${decided.approvals.length} of ${pending.required}; running on ${pending.host}…`);
-    printResult(await waitForJob(core, pending.host, pending.jobId, timeoutMs));
+    printResult(
+      await awaitApprovedResult(core, pending, {
+        timeoutMs,
+        onApproved: (decided) => say(json, `Approved by ${decided.approvals.length} of ${pending.required}; running on ${pending.host}…`),
+      }),
+    );
   });
 }
 

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { SnapbotError } from '../../shared/errors.js';
-import { snapshotInfoSchema, type ResultOf, type SnapshotInfo } from '../../shared/jobs.js';
+import { snapshotInfoSchema, type JobResult, type ResultOf, type SnapshotInfo } from '../../shared/jobs.js';
 import { snapshotNameSchema, vmNameSchema } from '../../shared/names.js';
 import { approvalRuleFor } from '../../shared/policy.js';
 import { recordAudit } from './audit.js';
 import { authorize, isApprover, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
-import { runJob, type RunJobOptions } from './dispatch.js';
+import { runJob, waitForJob, type RunJobOptions } from './dispatch.js';
 import { resolveTarget } from './hosts.js';
 
 /**
@@ -299,6 +299,27 @@ export async function waitForDecision(core: SnapbotCore, id: string, options: { 
     }
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
   }
+}
+
+/**
+ * Waits for a request's decision and then for its job's result: a denial is FORBIDDEN,
+ * an expiry APPROVAL_EXPIRED, and in both cases nothing ran. For callers that are not
+ * the bot (snapctl), which cannot take the clicks themselves.
+ */
+export async function awaitApprovedResult(
+  core: SnapbotCore,
+  request: ApprovalRequest,
+  options: { timeoutMs: number; onApproved?: (state: ApprovalState) => void },
+): Promise<JobResult> {
+  const decided = await waitForDecision(core, request.id, { timeoutMs: options.timeoutMs });
+  if (decided.status === 'denied') {
+    throw new SnapbotError('FORBIDDEN', `Approval request ${request.id} was denied (by Discord user ${decided.deniedBy}). Nothing was done.`);
+  }
+  if (decided.status === 'expired') {
+    throw new SnapbotError('APPROVAL_EXPIRED', `Approval request ${request.id} expired at ${request.expiresAt} without enough approvals. Nothing was done.`);
+  }
+  options.onApproved?.(decided);
+  return waitForJob(core, request.host, request.jobId, options.timeoutMs);
 }
 
 /** Whether a bot process is running to post requests and take clicks. */
