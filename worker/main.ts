@@ -18,8 +18,12 @@ async function main(): Promise<void> {
     logger,
     hostId: config.HOST_ID,
   });
-  const worker = await startWorker(config, hypervisor, logger);
+  // Handlers go in before start-up, so a signal that comes while the worker starts (or
+  // just after it said "ready") still stops it cleanly instead of killing it mid-way.
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+  let stopRequested = false;
   let signals = 0;
+  const closeAndExit = () => void worker!.close().then(() => process.exit(0));
   const stop = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
@@ -27,10 +31,13 @@ async function main(): Promise<void> {
       process.exit(130);
     }
     logger.info({ signal }, 'stopping: no new jobs; waiting for running ones');
-    void worker.close().then(() => process.exit(0));
+    stopRequested = true;
+    if (worker) closeAndExit();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  worker = await startWorker(config, hypervisor, logger);
+  if (stopRequested) closeAndExit();
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SnapbotCore } from '../../bot/core/core.js';
+import { createSnapshot } from '../../bot/core/snapshots.js';
+import { createLogger } from '../../shared/logger.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
@@ -59,31 +62,37 @@ async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
 
 describe('per-VM ordering', () => {
   it('runs jobs for one VM one at a time and in order, and other VMs alongside', async () => {
-    const { fake, start, snapctlJson } = await setup('order');
+    const { fake, env, start } = await setup('order');
     fake.addDomain({ name: 'vm-a' });
     fake.addDomain({ name: 'vm-b' });
     await start();
-    fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 300 }]);
-
-    const names = ['a1', 'a2', 'a3', 'a4'];
-    const runs: Array<Promise<unknown>> = [];
-    for (const name of names) {
-      runs.push(snapctlJson('create', '--vm', 'vm-a', '--name', name));
-      // snapctl processes start in this order; give each a head start so the queue order is known.
-      await new Promise((resolve) => setTimeout(resolve, 150));
+    // a1 holds vm-a long enough for every other job to be queued behind it.
+    fake.setFaults([
+      { match: { subcommand: 'snapshot-create-as', name: 'a1' }, latencyMs: 3000 },
+      { match: { subcommand: 'snapshot-create-as', domain: 'vm-a' }, latencyMs: 300 },
+    ]);
+    // Enqueued from one process, one after the other, so the queue order is known.
+    const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix: env.SNAPBOT_PREFIX, logger: createLogger('test', 'silent') });
+    try {
+      const runs: Array<Promise<unknown>> = [];
+      for (const [vm, name] of [['vm-a', 'a1'], ['vm-a', 'a2'], ['vm-a', 'a3'], ['vm-a', 'a4'], ['vm-b', 'b1']] as const) {
+        await new Promise<void>((queued) => {
+          runs.push(createSnapshot(core, { vm, name, requestedBy: 'test' }, { timeoutMs: 60_000, onQueued: () => queued() }));
+        });
+      }
+      await Promise.all(runs);
+    } finally {
+      await core.close();
     }
-    runs.push(snapctlJson('create', '--vm', 'vm-b', '--name', 'b1'));
-    const results = (await Promise.all(runs)) as Array<{ code: number }>;
-    expect(results.map((result) => result.code)).toEqual([0, 0, 0, 0, 0]);
 
     const creates = fake.calls().filter((call) => call.argv[1] === 'snapshot-create-as');
     const onA = creates.filter((call) => call.argv.some((arg) => /^--name=a\d$/.test(arg)));
-    expect(onA.map((call) => call.argv.find((arg) => arg.startsWith('--name=')))).toEqual(names.map((name) => `--name=${name}`));
-    // Each create on vm-a starts only after the previous one (300 ms of virsh) is over.
+    expect(onA.map((call) => call.argv.find((arg) => arg.startsWith('--name=')))).toEqual(['--name=a1', '--name=a2', '--name=a3', '--name=a4']);
+    // Each create on vm-a starts only after the previous one (≥ 300 ms of virsh) is over.
     for (let index = 1; index < onA.length; index += 1) expect(onA[index]!.at - onA[index - 1]!.at).toBeGreaterThanOrEqual(300);
-    // vm-b did not wait for all of vm-a's queue.
+    // vm-b did not wait behind vm-a's queue (which fills WORKER_CONCURRENCY jobs): it ran while a1 still held vm-a.
     const onB = creates.find((call) => call.argv.includes('--name=b1'))!;
-    expect(onB.at).toBeLessThan(onA[3]!.at);
+    expect(onB.at).toBeLessThan(onA[1]!.at);
   });
 });
 
