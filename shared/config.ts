@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { SnapbotError } from './errors.js';
+import { DEFAULT_INVENTORY_INTERVAL_MS } from './hosts.js';
 import { hostIdSchema } from './names.js';
 import { DEFAULT_PREFIX } from './queues.js';
 
@@ -36,7 +37,7 @@ export const workerEnvSchema = commonEnvSchema.extend({
   HEARTBEAT_INTERVAL_MS: positiveInt(5_000),
   /** A host counts as offline this long after its last heartbeat. */
   HEARTBEAT_TTL_MS: positiveInt(15_000),
-  INVENTORY_INTERVAL_MS: positiveInt(30_000),
+  INVENTORY_INTERVAL_MS: positiveInt(DEFAULT_INVENTORY_INTERVAL_MS),
   /** How long a stopping worker lets running virsh calls finish. */
   SHUTDOWN_GRACE_MS: positiveInt(60_000),
   /** BullMQ job lock; a job whose worker died is taken up again after this (tests shorten it). */

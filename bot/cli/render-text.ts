@@ -1,6 +1,6 @@
-import type { HostStatus } from '../../shared/hosts.js';
 import type { JobResult, SnapshotInfo } from '../../shared/jobs.js';
 import type { AuditEntry } from '../core/audit.js';
+import type { HostsOverview } from '../core/hosts.js';
 import { renderTable } from '../core/text-table.js';
 
 /** Plain-text renderings for snapctl; `--json` prints the results as they are instead. */
@@ -95,20 +95,42 @@ export function renderAudit(entries: AuditEntry[]): string {
   );
 }
 
-export function renderHosts(hosts: HostStatus[], now: number = Date.now()): string {
+/**
+ * The fleet view: one row per host, then the summary counts, why stale hosts are
+ * stale, and each host's last error (newest first).
+ */
+export function renderHosts(overview: HostsOverview, now: number = Date.now()): string {
+  const { hosts, summary } = overview;
   if (hosts.length === 0) return 'No host has reported yet. Start a worker on each KVM host (npm run worker).';
-  return renderTable(
-    ['HOST', 'STATUS', 'LAST SEEN', 'LIBVIRT', 'QEMU', 'EXT-REVERT', 'EXT-DELETE', 'VMS', 'NOTE'],
+  const count = (value: number | undefined) => (value === undefined ? '?' : String(value));
+  const table = renderTable(
+    ['HOST', 'STATUS', 'LAST SEEN', 'WORKER', 'LIBVIRT', 'QEMU', 'EXT-REVERT', 'EXT-DELETE', 'VMS', 'QUEUED', 'RUNNING', 'LAST ERROR'],
     hosts.map((host) => [
       host.hostId,
-      host.online ? 'online' : 'offline',
+      host.state,
       ago(host.lastSeen, now),
+      host.workerVersion,
       host.libvirtVersion ?? '?',
       host.qemuVersion ?? '?',
       host.capabilities.externalRevert ? 'yes' : 'no',
       host.capabilities.externalDelete ? 'yes' : 'no',
       String(host.vms.length),
-      host.inventoryError ? `inventory: ${host.inventoryError}` : '',
+      count(host.queue ? host.queue.waiting + host.queue.delayed : undefined),
+      count(host.queue?.active),
+      host.lastError ? `${host.lastError.code} ${ago(host.lastError.at, now)}` : '-',
     ]),
   );
+  const lines = [
+    table,
+    '',
+    `${summary.total} host(s): ${summary.online} online, ${summary.stale} stale, ${summary.offline} offline; ${summary.queued} job(s) queued, ${summary.running} running`,
+  ];
+  for (const host of hosts) if (host.state === 'stale') lines.push(`${host.hostId} is stale: ${oneLine(host.staleReason)}`);
+  const failures = hosts.flatMap((host) => (host.lastError ? [{ hostId: host.hostId, failure: host.lastError }] : []));
+  failures.sort((a, b) => Date.parse(b.failure.at) - Date.parse(a.failure.at));
+  for (const { hostId, failure } of failures) {
+    const job = [failure.kind, failure.vm, failure.jobId === null ? null : `job ${failure.jobId}`].filter((part) => part !== null).join(' ');
+    lines.push(`${hostId} last error ${ago(failure.at, now)}: ${failure.code}${job ? ` (${job})` : ''}: ${oneLine(failure.message)}`);
+  }
+  return lines.join('\n');
 }

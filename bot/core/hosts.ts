@@ -1,5 +1,5 @@
 import { SnapbotError } from '../../shared/errors.js';
-import { heartbeatSchema, type HostStatus } from '../../shared/hosts.js';
+import { heartbeatSchema, judgeHost, type HostOverview, type HostStatus, type QueueDepth } from '../../shared/hosts.js';
 import { hostIdSchema } from '../../shared/names.js';
 import { registryKeys } from '../../shared/queues.js';
 import { authorize, type Actor } from './authorize.js';
@@ -11,9 +11,80 @@ export async function listHosts(core: SnapbotCore, options: { actor?: Actor } = 
   return readHosts(core);
 }
 
-async function readHosts(core: SnapbotCore): Promise<HostStatus[]> {
+/** Counts at the top of the fleet view; the states partition the hosts. */
+export interface HostsSummary {
+  total: number;
+  online: number;
+  stale: number;
+  offline: number;
+  /** Jobs waiting or delayed, over every host's queue. */
+  queued: number;
+  /** Jobs taken by a worker, over every host's queue. */
+  running: number;
+}
+
+export interface HostsOverview {
+  hosts: HostOverview[];
+  summary: HostsSummary;
+}
+
+/**
+ * The fleet view behind `/hosts` and `snapctl hosts`: every host with its state
+ * (online, stale, offline), its queue depth and its last error, plus summary counts.
+ * Heartbeats and queue counts are read side by side, each pipelined over the one Redis
+ * connection, so the cost is a few round trips whether there are 2 hosts or 50.
+ */
+export async function readHostsOverview(core: SnapbotCore, options: { actor?: Actor } = {}): Promise<HostsOverview> {
+  if (options.actor) authorize(core.policy, options.actor, 'hosts');
+  const ids = await readHostIds(core);
+  const [statuses, depths] = await Promise.all([readHosts(core, ids), readQueueDepths(core, ids)]);
+  const hosts = statuses.map((host): HostOverview => ({ ...host, ...judgeHost(host, host.online), queue: depths.get(host.hostId) ?? null }));
+  return { hosts, summary: summarizeHosts(hosts) };
+}
+
+export function summarizeHosts(hosts: readonly HostOverview[]): HostsSummary {
+  const summary: HostsSummary = { total: hosts.length, online: 0, stale: 0, offline: 0, queued: 0, running: 0 };
+  for (const host of hosts) {
+    summary[host.state] += 1;
+    summary.queued += (host.queue?.waiting ?? 0) + (host.queue?.delayed ?? 0);
+    summary.running += host.queue?.active ?? 0;
+  }
+  return summary;
+}
+
+/**
+ * Jobs not yet finished on each host's queue. The getJobCounts calls run concurrently,
+ * and ioredis writes them out back to back on one connection, so 20+ hosts cost about
+ * one round trip (plus one for a Queue's first use). A queue that cannot be read gives
+ * null for its host rather than failing the whole view.
+ */
+async function readQueueDepths(core: SnapbotCore, ids: readonly string[]): Promise<Map<string, QueueDepth>> {
+  const results = await Promise.allSettled(
+    ids.map(async (id) => {
+      const counts = await core.queueFor(id).getJobCounts('waiting', 'prioritized', 'delayed', 'active');
+      const depth: QueueDepth = {
+        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+        delayed: counts.delayed ?? 0,
+        active: counts.active ?? 0,
+      };
+      return [id, depth] as const;
+    }),
+  );
+  const depths = new Map<string, QueueDepth>();
+  results.forEach((result, index) => {
+    if (result.status === 'fulfilled') depths.set(...result.value);
+    else core.logger.warn({ hostId: ids[index], err: String(result.reason) }, 'cannot read queue depth');
+  });
+  return depths;
+}
+
+async function readHostIds(core: SnapbotCore): Promise<string[]> {
+  return (await core.redis.smembers(registryKeys(core.prefix).hosts)).sort();
+}
+
+async function readHosts(core: SnapbotCore, knownIds?: readonly string[]): Promise<HostStatus[]> {
   const keys = registryKeys(core.prefix);
-  const ids = (await core.redis.smembers(keys.hosts)).sort();
+  const ids = knownIds ?? (await readHostIds(core));
   if (ids.length === 0) return [];
   const pipeline = core.redis.pipeline();
   for (const id of ids) pipeline.get(keys.host(id)).exists(keys.alive(id));
