@@ -17,6 +17,8 @@ export const ERROR_SENTENCES = {
   APPROVAL_REQUIRED: 'This action needs approval from teammates first.',
   APPROVAL_EXPIRED: 'The approval request has expired.',
   APPROVAL_STALE: 'The snapshot changed after it was approved, so nothing was done.',
+  CANCELLED: 'The operation was cancelled before it started; nothing was done.',
+  PARTIAL: 'Part of the fleet run failed or did not run; the report says which.',
   REDIS_UNAVAILABLE: 'Cannot reach Redis (check REDIS_URL).',
   INTERNAL: 'Internal error.',
 } as const;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fleetJobRefSchema } from './fleet.js';
 import { descriptionSchema, hostIdSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from './names.js';
 
 /**
@@ -24,6 +25,8 @@ export const createJobSchema = z.object({
   name: snapshotNameSchema,
   mode: snapshotModeSchema,
   description: descriptionSchema.optional(),
+  /** Set when the job is one target of a fleet run. */
+  fleet: fleetJobRefSchema.optional(),
 });
 export const listJobSchema = z.object({ ...jobBase, kind: z.literal('list') });
 export const infoJobSchema = z.object({ ...jobBase, kind: z.literal('info'), name: snapshotNameSchema });
@@ -48,7 +51,13 @@ export const revertJobSchema = z.object({
   expected: expectedSnapshotSchema,
   undoPoint: undoPointSchema.optional(),
 });
-export const deleteJobSchema = z.object({ ...jobBase, kind: z.literal('delete'), name: snapshotNameSchema, expected: expectedSnapshotSchema });
+export const deleteJobSchema = z.object({
+  ...jobBase,
+  kind: z.literal('delete'),
+  name: snapshotNameSchema,
+  expected: expectedSnapshotSchema,
+  fleet: fleetJobRefSchema.optional(),
+});
 
 export const snapshotJobSchema = z.discriminatedUnion('kind', [
   createJobSchema,

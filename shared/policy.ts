@@ -57,6 +57,13 @@ export const approvalRuleSchema = z
   .strict();
 export type ApprovalRule = z.infer<typeof approvalRuleSchema>;
 
+const DEFAULT_FLEET_POLICY = {
+  perHost: 4,
+  maxConcurrent: 64,
+  approval: { snapshotsAbove: 50, deletes: true, approvers: [ADMINISTRATORS], required: 1, allowSelfApproval: false, ttlMinutes: 15 },
+  hostLostAfterSeconds: 120,
+};
+
 export const policySchema = z
   .object({
     rules: z.array(policyRuleSchema),
@@ -66,6 +73,30 @@ export const policySchema = z
       .object({ mode: z.enum(['disk-only', 'full']).default('full'), keep: z.number().int().min(1).max(100).default(3) })
       .strict()
       .default({ mode: 'full', keep: 3 }),
+    /** Fleet runs: concurrency limits and when a run needs approval. */
+    fleet: z
+      .object({
+        /** Jobs of one run at once on one host (0: only the worker's WORKER_CONCURRENCY). */
+        perHost: z.number().int().min(0).max(1000).default(4),
+        /** Jobs of one run at once across the fleet (0: no limit). */
+        maxConcurrent: z.number().int().min(0).max(100_000).default(64),
+        /** A fleet snapshot of more VMs than this needs approval; fleet deletes always do (unless `deletes: false`). */
+        approval: z
+          .object({
+            snapshotsAbove: z.number().int().min(0).default(50),
+            deletes: z.boolean().default(true),
+            approvers: z.array(approverSchema).min(1).default([ADMINISTRATORS]),
+            required: z.number().int().min(1).max(10).default(1),
+            allowSelfApproval: z.boolean().default(false),
+            ttlMinutes: z.number().positive().max(24 * 60).default(15),
+          })
+          .strict()
+          .default({ snapshotsAbove: 50, deletes: true, approvers: [ADMINISTRATORS], required: 1, allowSelfApproval: false, ttlMinutes: 15 }),
+        /** A host silent this long during a run has its unfinished targets given up (HOST_OFFLINE). */
+        hostLostAfterSeconds: z.number().int().min(1).max(24 * 3600).default(120),
+      })
+      .strict()
+      .default(DEFAULT_FLEET_POLICY),
     /** `snapctl revert --break-glass` runs without approval (and is audited loudly) only when allowed here. */
     breakGlass: z.object({ snapctl: z.boolean().default(false) }).strict().default({ snapctl: false }),
   })
@@ -85,6 +116,7 @@ export const DEFAULT_POLICY: Policy = {
   ],
   approvals: DEFAULT_APPROVALS,
   undoPoints: { mode: 'full', keep: 3 },
+  fleet: DEFAULT_FLEET_POLICY,
   breakGlass: { snapctl: false },
 };
 

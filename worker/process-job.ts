@@ -1,6 +1,7 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { encodeFailedReason, SnapbotError } from '../shared/errors.js';
+import { decodeFailedReason, encodeFailedReason, SnapbotError } from '../shared/errors.js';
 import type { Capabilities } from '../shared/hosts.js';
 import {
   jobProgressSchema,
@@ -17,6 +18,8 @@ import { defaultSnapshotName } from '../shared/names.js';
 import type { Logger } from '../shared/logger.js';
 import type { Hypervisor, RawSnapshot } from './hypervisor/hypervisor.js';
 import type { HostInventory, ResolvedVm } from './inventory.js';
+import { FleetGate } from './fleet-gate.js';
+import type { HostSlots } from './host-slots.js';
 import type { VmLocks } from './vm-lock.js';
 
 export interface JobProcessorDeps {
@@ -24,15 +27,25 @@ export interface JobProcessorDeps {
   hypervisor: Hypervisor;
   inventory: HostInventory;
   locks: VmLocks;
+  /** WORKER_CONCURRENCY: operations against libvirt at once; taken after the VM's lock. */
+  slots: HostSlots;
   capabilities: () => Capabilities;
   logger: Logger;
+  /** For fleet jobs: their run's limits and per-target states live in Redis. */
+  redis: Redis;
+  prefix: string;
+  /** How long a fleet job's concurrency permit lasts if its worker dies holding it. */
+  fleetPermitLeaseMs: number;
 }
+
+/** A fleet job that finds its run's limits all taken waits this long (plus jitter) in BullMQ's delayed set. */
+const FLEET_PERMIT_RETRY_MS = 100;
 
 type Kind<K extends SnapshotJob['kind']> = Extract<SnapshotJob, { kind: K }>;
 
 /** Runs one snapshot job. Throws BullMQ errors whose message is "CODE: sentence". */
 export function createJobProcessor(deps: JobProcessorDeps) {
-  return async function processJob(job: Job): Promise<JobResult> {
+  return async function processJob(job: Job, token?: string): Promise<JobResult> {
     const jobId = job.id ?? 'unknown';
     const parsed = snapshotJobSchema.safeParse(job.data);
     if (!parsed.success) {
@@ -41,9 +54,21 @@ export function createJobProcessor(deps: JobProcessorDeps) {
     }
     const request = parsed.data;
     const logger = deps.logger.child({ jobId, host: deps.hostId, vm: request.vm, kind: request.kind });
+    const fleetRef = request.kind === 'create' || request.kind === 'delete' ? request.fleet : undefined;
+    const fleet = fleetRef ? new FleetGate(deps.redis, deps.prefix, fleetRef, jobId, deps.hostId, deps.fleetPermitLeaseMs) : null;
+    let holdsPermit = false;
     try {
       if (request.host !== deps.hostId) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
+      }
+      if (fleet) {
+        await fleet.assertMayStart();
+        holdsPermit = await fleet.tryAcquirePermit();
+        if (!holdsPermit) {
+          // The run's limits are all in use: step aside (not an attempt) so this slot serves other jobs.
+          await job.moveToDelayed(Date.now() + FLEET_PERMIT_RETRY_MS + Math.floor(Math.random() * FLEET_PERMIT_RETRY_MS), token);
+          throw new DelayedError();
+        }
       }
       const started = Date.now();
       // Locked by name (a libvirt domain name is unique on its host), and the name is
@@ -51,16 +76,30 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       if (deps.locks.isBusy(request.vm)) {
         await reportProgress(job, { phase: 'waiting-for-vm', host: deps.hostId, message: `waiting for earlier jobs on ${request.vm}` });
       }
-      const { result, uuid } = await deps.locks.withVmLock(request.vm, async () => {
-        const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
-        await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
-        return { result: await runOperation(deps, job, request, vm, started), uuid: vm.uuid };
-      });
+      const { result, uuid } = await deps.locks.withVmLock(request.vm, () =>
+        deps.slots.withSlot(async () => {
+          // Checked again under the lock: a Cancel may have come while this job waited.
+          await fleet?.markRunning();
+          const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
+          await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
+          return { result: await runOperation(deps, job, request, vm, started), uuid: vm.uuid };
+        }),
+      );
       logger.info({ durationMs: result.durationMs }, 'job done');
       if (request.kind !== 'list' && request.kind !== 'info') void deps.inventory.refreshVm(uuid);
+      await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
       return result;
     } catch (error) {
-      throw toBullmqError(error, deps.hostId, logger);
+      if (error instanceof DelayedError) throw error;
+      const failure = toBullmqError(error, deps.hostId, logger);
+      const final = failure instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      // A cancelled target keeps its state; any other failure that will not be retried is recorded.
+      if (fleet && final && !(error instanceof SnapbotError && error.code === 'CANCELLED')) {
+        await fleet.markFailed(decodeFailedReason(failure.message)).catch((recordError: unknown) => logger.warn({ err: recordError }, 'could not record fleet failure'));
+      }
+      throw failure;
+    } finally {
+      if (holdsPermit) await fleet?.releasePermit().catch((releaseError: unknown) => logger.warn({ err: releaseError }, 'could not release fleet permit'));
     }
   };
 }
@@ -101,8 +140,10 @@ async function runOperation(
 
 async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'create'>, vm: ResolvedVm) {
   const jobId = job.id ?? '';
-  // A retry after a crash may find the snapshot its own first attempt made.
-  const earlier = await findOwnSnapshot(deps, vm, request.name, jobId);
+  // A retry (or a run after a crash) may find the snapshot its own earlier attempt made.
+  // A first try cannot, and a name taken by anyone else still fails the create itself.
+  const firstTry = job.attemptsMade === 0 && (job.attemptsStarted ?? 0) <= 1;
+  const earlier = firstTry ? null : await findOwnSnapshot(deps, vm, request.name, jobId);
   if (earlier) return { snapshot: earlier, note: null, recovered: true };
 
   // Only a full snapshot depends on the VM's state (no memory to save when it is off).

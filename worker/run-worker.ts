@@ -10,6 +10,7 @@ import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
 import { HostInventory } from './inventory.js';
 import { createJobProcessor } from './process-job.js';
+import { HostSlots } from './host-slots.js';
 import { VmLocks } from './vm-lock.js';
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -56,6 +57,7 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
     concurrency: config.WORKER_CONCURRENCY,
     intervalMs: config.HEARTBEAT_INTERVAL_MS,
     ttlMs: config.HEARTBEAT_TTL_MS,
+    inventoryIntervalMs: config.INVENTORY_INTERVAL_MS,
     workerVersion: packageVersion,
     inventory,
     versions: () => ({
@@ -73,13 +75,18 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
       hypervisor,
       inventory,
       locks: new VmLocks(),
+      slots: new HostSlots(config.WORKER_CONCURRENCY),
       capabilities: () => capabilitiesForLibvirt(version.libvirt),
       logger,
+      redis,
+      prefix: config.SNAPBOT_PREFIX,
+      fleetPermitLeaseMs: 3 * config.VIRSH_TIMEOUT_MS,
     }),
     {
       connection: redis,
       prefix: config.SNAPBOT_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
+      // Twice the slots: jobs waiting for a busy VM must not keep other VMs' jobs from starting.
+      concurrency: 2 * config.WORKER_CONCURRENCY,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.JOB_STALLED_CHECK_MS,
       maxStalledCount: 1,
@@ -88,7 +95,10 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
     },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
-  worker.on('failed', (job, error) => logger.info({ jobId: job?.id, reason: error.message }, 'job failed'));
+  worker.on('failed', (job, error) => {
+    logger.info({ jobId: job?.id, reason: error.message }, 'job failed');
+    heartbeat.recordJobFailure(job, error.message);
+  });
   await worker.waitUntilReady();
 
   // The first heartbeat goes out only once the worker listens, so "online" means "takes jobs".

@@ -9,7 +9,7 @@ import { loadPolicy } from '../../shared/policy.js';
 import { awaitApprovedResult, botOnline, openApprovalRequest } from '../core/approvals.js';
 import { readAudit } from '../core/audit.js';
 import { SnapbotCore } from '../core/core.js';
-import { listHosts } from '../core/hosts.js';
+import { readHostsOverview } from '../core/hosts.js';
 import {
   createSnapshot,
   deleteSnapshot,
@@ -19,6 +19,20 @@ import {
   type OperationOptions,
   type OperationRequest,
 } from '../core/snapshots.js';
+import {
+  cancelFleet,
+  confirmFleet,
+  expireDueFleetApprovals,
+  fleetList,
+  fleetSummary,
+  getFleetRun,
+  planFleet,
+  planRetryOfFailed,
+  watchFleetRun,
+  type FleetPlan,
+  type FleetSummary,
+} from '../core/fleet.js';
+import { renderFleetList, renderFleetPreview, renderFleetProgress, renderFleetSummary } from './render-fleet.js';
 import { renderAudit, renderHosts, renderResult } from './render-text.js';
 
 /**
@@ -157,6 +171,96 @@ async function runGuarded(action: 'revert' | 'delete', options: GuardedOptions, 
   });
 }
 
+interface FleetRunOptions {
+  target: string;
+  name?: string;
+  mode?: string;
+  description?: string;
+  yes?: boolean;
+  /** commander's negatable --no-wait. */
+  wait: boolean;
+}
+
+/** Prints a run's final summary; a run where anything failed or did not run is a failure (PARTIAL). */
+function printFleetOutcome(summary: FleetSummary, json: boolean): void {
+  const complete = summary.counts.done === summary.total;
+  if (json) {
+    const { plan, targets, ...rest } = summary;
+    const payload = {
+      ok: complete,
+      ...(complete ? {} : { code: 'PARTIAL', message: `${summary.total - summary.counts.done} of ${summary.total} target(s) of fleet run ${summary.runId} did not complete.` }),
+      ...rest,
+      action: plan.action,
+      selector: plan.selector,
+      targets: targets.map((target) => ({ host: target.host, vm: target.vm, snapshot: target.snapshot, lost: target.lost, ...target.state })),
+    };
+    process.stdout.write(`${JSON.stringify(payload)}\n`);
+  } else {
+    process.stdout.write(`${renderFleetSummary(summary)}\n`);
+  }
+  if (!complete) process.exitCode = EXIT_FAILURE;
+}
+
+/** Follows a run to its end, with a progress line on stderr at most every second. */
+async function followFleetRun(core: SnapbotCore, runId: string, json: boolean): Promise<FleetSummary> {
+  let lastPrinted = 0;
+  say(json, `Following fleet run ${runId}; Ctrl-C stops following, not the run (snapctl fleet cancel ${runId} stops it).`);
+  return watchFleetRun(core, runId, {
+    onUpdate: (summary) => {
+      if (Date.now() - lastPrinted < 1000 && summary.status !== 'finished') return;
+      lastPrinted = Date.now();
+      say(json, renderFleetProgress(summary));
+    },
+  });
+}
+
+/**
+ * A fleet snapshot or delete: the preview first; with --yes it is confirmed (and waits for
+ * approval when the policy wants it, a bot posting the request), then followed to the end.
+ */
+async function runFleet(action: 'snapshot' | 'delete', options: FleetRunOptions, global: GlobalOptions, retryOf?: string): Promise<void> {
+  const json = Boolean(global.json);
+  const who = { id: requester(), userId: null, displayName: requester() };
+  await withCore(async (core) => {
+    const plan: FleetPlan = retryOf
+      ? await planRetryOfFailed(core, retryOf, who)
+      : await planFleet(core, { action, target: options.target, name: options.name, mode: options.mode, description: options.description, requester: who, origin: 'snapctl' });
+    if (!options.yes) {
+      if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, preview: plan })}\n`);
+      else process.stdout.write(`${renderFleetPreview(plan)}\nNothing was started: run again with --yes to go ahead.\n`);
+      return;
+    }
+    say(json, renderFleetPreview(plan));
+    const confirmed = await confirmFleet(core, plan.id);
+    if (confirmed.kind === 'pending') {
+      if (!options.wait) {
+        if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, status: 'pending', runId: plan.id, expiresAt: confirmed.run.expiresAt })}\n`);
+        else process.stdout.write(`Approval requested for fleet run ${plan.id} (expires ${confirmed.run.expiresAt}).\n`);
+        return;
+      }
+      say(json, `Approval requested for fleet run ${plan.id} (${plan.approval?.reason}); waiting until ${confirmed.run.expiresAt}…`);
+      if (!(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
+      await waitForFleetDecision(core, plan.id, global.timeout * 1000);
+    }
+    printFleetOutcome(await followFleetRun(core, plan.id, json), json);
+  });
+}
+
+async function waitForFleetDecision(core: SnapbotCore, runId: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await getFleetRun(core, runId);
+    if (!run) throw new SnapbotError('INTERNAL', `Fleet run ${runId} vanished from Redis.`);
+    if (run.status === 'denied') throw new SnapbotError('FORBIDDEN', `Fleet run ${runId} was denied (by Discord user ${run.deniedBy}). Nothing was done.`);
+    if (run.status === 'expired') throw new SnapbotError('APPROVAL_EXPIRED', `Approval for fleet run ${runId} expired without enough approvals. Nothing was done.`);
+    if (run.status === 'discarded') throw new SnapbotError('CANCELLED', `Fleet run ${runId} was withdrawn by ${run.cancelledBy}. Nothing was done.`);
+    if (run.status !== 'pending') return;
+    if (run.expiresAt && Date.now() >= Date.parse(run.expiresAt)) await expireDueFleetApprovals(core);
+    if (Date.now() > deadline) throw new SnapbotError('TIMEOUT', `No decision on fleet run ${runId} in time; the request stays open until ${run.expiresAt}.`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('snapctl')
     .description('KVM snapshots through snapbot workers: create, list, info, revert, delete; hosts')
@@ -205,13 +309,73 @@ export function buildProgram(): Command {
       if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, entries })}\n`);
       else process.stdout.write(`${renderAudit(entries)}\n`);
     });
+  const fleet = program.command('fleet').description('one snapshot or delete over many VMs on many hosts, with a preview and one summary');
+  const targetHelp = "selector: VM globs (web-*), host:<id or glob>, all; !x excludes (quote it: 'web-* !web-canary')";
+  fleet
+    .command('snapshot')
+    .description('snapshot every selected VM (preview; --yes runs it)')
+    .requiredOption('--target <selector>', targetHelp)
+    .option('--name <template>', 'snapshot name; {vm} {host} {date} {time} are filled in (default fleet-{date}-{time})')
+    .addOption(new Option('--mode <mode>', 'disk-only or full').choices(['disk-only', 'full']).default('disk-only'))
+    .option('--description <text>', 'free text stored with each snapshot')
+    .option('--yes', 'go ahead after the preview')
+    .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
+    .action((options: FleetRunOptions) => runFleet('snapshot', options, global()));
+  fleet
+    .command('delete')
+    .description('delete the named snapshot (or those matching a glob) on every selected VM (preview; --yes runs it)')
+    .requiredOption('--target <selector>', targetHelp)
+    .requiredOption('--name <name or glob>', 'snapshot name, or a glob such as pre-rollout-*')
+    .option('--yes', 'go ahead after the preview')
+    .option('--no-wait', 'open the approval request, print the run id, and return')
+    .action((options: FleetRunOptions) => runFleet('delete', options, global()));
+  fleet
+    .command('list')
+    .description('which selected VMs have which snapshots (from the hosts\' inventories)')
+    .requiredOption('--target <selector>', targetHelp)
+    .option('--name <glob>', 'only snapshots matching this name or glob')
+    .action(async (options: { target: string; name?: string }) => {
+      const rows = await withCore((core) => fleetList(core, options));
+      if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, vms: rows })}\n`);
+      else process.stdout.write(`${renderFleetList(rows)}\n`);
+    });
+  fleet
+    .command('status <run-id>')
+    .description("a fleet run's summary; --follow keeps watching until it ends")
+    .option('--follow', 'watch until the run ends')
+    .action(async (runId: string, options: { follow?: boolean }) => {
+      const json = Boolean(global().json);
+      await withCore(async (core) => {
+        const summary = options.follow ? await followFleetRun(core, runId, json) : await fleetSummary(core, runId);
+        if (!summary) throw new SnapbotError('VALIDATION', `No fleet run ${runId} (runs are kept 7 days).`);
+        printFleetOutcome(summary, json);
+      });
+    });
+  fleet
+    .command('cancel <run-id>')
+    .description('stop a fleet run: what has not started will not run; what runs finishes')
+    .action(async (runId: string) => {
+      const json = Boolean(global().json);
+      await withCore(async (core) => {
+        const run = await cancelFleet(core, runId, { id: requester() });
+        say(json, `Fleet run ${runId} is ${run.status}.`);
+        const summary = run.status === 'discarded' ? await fleetSummary(core, runId) : await followFleetRun(core, runId, json);
+        printFleetOutcome(summary!, json);
+      });
+    });
+  fleet
+    .command('retry <run-id>')
+    .description('a new run over the failed targets of a finished run (preview; --yes runs it)')
+    .option('--yes', 'go ahead after the preview')
+    .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
+    .action((runId: string, options: Omit<FleetRunOptions, 'target'>) => runFleet('snapshot', { ...options, target: '' }, global(), runId));
   program
     .command('hosts')
-    .description('every KVM host that has reported: status, versions, capabilities, VMs')
+    .description('every KVM host that has reported: online, stale or offline; versions, capabilities, VMs, queue depth, last error')
     .action(async () => {
-      const hosts = await withCore((core) => listHosts(core));
-      if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, hosts })}\n`);
-      else process.stdout.write(`${renderHosts(hosts)}\n`);
+      const { hosts, summary } = await withCore((core) => readHostsOverview(core));
+      if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, summary, hosts })}\n`);
+      else process.stdout.write(`${renderHosts({ hosts, summary })}\n`);
     });
   return program;
 }
@@ -221,7 +385,8 @@ async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that printed its own failure (a fleet run with failures) has set it.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0; // --help, --version

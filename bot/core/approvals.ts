@@ -66,7 +66,7 @@ function keys(core: SnapbotCore, id = '') {
 }
 
 // KEYS: request hash, approvals set, pending zset, to-enqueue set. ARGV: user id, decision, request id.
-const DECIDE_SCRIPT = `
+export const DECIDE_SCRIPT = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0} end
 local t = redis.call('TIME')
@@ -97,7 +97,7 @@ return {'counted', count}
 `;
 
 // KEYS: request hash, pending zset. ARGV: request id. Returns 1 when this call expired it.
-const EXPIRE_SCRIPT = `
+export const EXPIRE_SCRIPT = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'pending' then redis.call('ZREM', KEYS[2], ARGV[1]) return 0 end
 local t = redis.call('TIME')

@@ -17,6 +17,7 @@ export const auditEventSchema = z.enum([
   'failed',
   'direct', // an action ran without approval (snapctl, or no approval rule)
   'break-glass', // snapctl ran an action that needs approval, without it
+  'cancelled', // a fleet run was cancelled; what had not started did not run
 ]);
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 

@@ -1,0 +1,338 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Actor } from '../../bot/core/authorize.js';
+import { SnapbotCore } from '../../bot/core/core.js';
+import {
+  cancelFleet,
+  confirmFleet,
+  decideFleet,
+  getFleetRun,
+  planFleet,
+  planRetryOfFailed,
+  watchFleetRun,
+  type FleetRequest,
+  type FleetSummary,
+} from '../../bot/core/fleet.js';
+import { listHosts } from '../../bot/core/hosts.js';
+import { createSnapshot } from '../../bot/core/snapshots.js';
+import { fleetJobId, fleetKeys } from '../../shared/fleet.js';
+import { createLogger } from '../../shared/logger.js';
+import { loadPolicy } from '../../shared/policy.js';
+import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
+import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
+import { startWorkerProcess } from '../helpers/worker-process.js';
+
+/**
+ * Fleet runs across several hosts: one worker process per HOST_ID, each on its own fake
+ * virsh, real Redis. The preview's numbers, the fan-out and its limits, cancel, a host
+ * lost mid-run, a worker restarted mid-run, retry of failures, approvals for deletes,
+ * and the per-VM lock shared with single operations.
+ */
+let redis: TestRedis;
+const workers: SpawnedProcess[] = [];
+const cores: SnapbotCore[] = [];
+const policyDir = mkdtempSync(join(tmpdir(), 'snapbot-fleet-policy-'));
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
+  await Promise.all(cores.splice(0).map((core) => core.close()));
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+const ADMIN: Actor = { id: 'discord:1001', userId: '1001', displayName: 'ada', roleIds: [], roleNames: [], isAdministrator: true };
+const SECOND_ADMIN: Actor = { id: 'discord:1002', userId: '1002', displayName: 'bob', roleIds: [], roleNames: [], isAdministrator: true };
+const requesterOf = (actor: Actor) => ({ id: actor.id, userId: actor.userId, displayName: actor.displayName });
+
+function writePolicy(name: string, fleet: Record<string, unknown>, approvals = 'approvals: []'): string {
+  const path = join(policyDir, `${name}.yaml`);
+  writeFileSync(
+    path,
+    [
+      'rules:',
+      '  - role: "@administrators"',
+      '    actions: [create, list, info, revert, delete, hosts, audit]',
+      '  - role: web-team',
+      '    actions: [create, list]',
+      '    vms: ["web-*"]',
+      approvals,
+      `fleet: ${JSON.stringify(fleet)}`,
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+interface Fleet {
+  prefix: string;
+  core: SnapbotCore;
+  hosts: Map<string, FakeVirshHost>;
+  env: Record<string, string>;
+  startHost(hostId: string): Promise<SpawnedProcess>;
+}
+
+async function fleetOf(label: string, layout: Record<string, string[]>, policyPath: string): Promise<Fleet> {
+  const prefix = uniquePrefix(label);
+  const hosts = new Map<string, FakeVirshHost>();
+  for (const [hostId, vms] of Object.entries(layout)) {
+    const fake = await FakeVirshHost.create();
+    for (const vm of vms) fake.addDomain({ name: vm });
+    hosts.set(hostId, fake);
+  }
+  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('test', 'silent'), policy: loadPolicy(policyPath) });
+  cores.push(core);
+  const startHost = async (hostId: string) => {
+    const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId, fake: hosts.get(hostId)!, env: { WORKER_CONCURRENCY: '4' } });
+    workers.push(worker);
+    return worker;
+  };
+  return { prefix, core, hosts, env: { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: policyPath }, startHost };
+}
+
+async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const snapshotNames = (fake: FakeVirshHost, vm: string) => fake.domain(vm).snapshots.map((snapshot) => snapshot.name);
+const createCalls = (fake: FakeVirshHost) => fake.calls().filter((call) => call.argv.includes('snapshot-create-as'));
+
+function request(overrides: Partial<FleetRequest>): FleetRequest {
+  return { action: 'snapshot', target: 'all', requester: requesterOf(ADMIN), actor: ADMIN, origin: 'discord', ...overrides };
+}
+
+describe('fleet preview', () => {
+  it('counts targets per host, names and excludes offline hosts, skips VMs that already hold the name', async () => {
+    const fleet = await fleetOf('preview', { 'kvm-a': ['web-01', 'web-02', 'db-01'], 'kvm-b': ['web-03', 'web-canary', 'db-02'], 'kvm-c': ['web-04'] }, writePolicy('preview', {}));
+    await fleet.startHost('kvm-a');
+    await fleet.startHost('kvm-b');
+    const c = await fleet.startHost('kvm-c');
+    await c.stop('SIGTERM'); // known to snapbot, offline now
+    await createSnapshot(fleet.core, { vm: 'web-02', name: 'pre-x', requestedBy: 'test' }, { timeoutMs: 20_000 });
+    // The worker publishes web-02's new snapshot with its next heartbeat.
+    await until(async () => (await listHosts(fleet.core)).some((host) => host.vms.some((vm) => vm.name === 'web-02' && vm.snapshots.length > 0)));
+
+    const { code, stdout } = await runSnapctl(['fleet', 'snapshot', '--target', 'web-* !web-canary', '--name', 'pre-x', '--json'], fleet.env);
+    expect(code).toBe(0);
+    const preview = JSON.parse(stdout) as { ok: boolean; started: boolean; preview: Awaited<ReturnType<typeof planFleet>> };
+    expect(preview).toMatchObject({ ok: true, started: false });
+    expect(preview.preview.targets.map((target) => `${target.vm}@${target.host}`)).toEqual(['web-01@kvm-a', 'web-03@kvm-b']);
+    expect(preview.preview.skipped.existing).toEqual([{ host: 'kvm-a', vm: 'web-02', snapshot: 'pre-x' }]);
+    expect(preview.preview.skipped.offlineHosts).toMatchObject([{ hostId: 'kvm-c', vms: 1 }]);
+    expect(preview.preview.approval).toBeNull();
+
+    const text = await runSnapctl(['fleet', 'snapshot', '--target', 'web-* !web-canary', '--name', 'pre-x'], fleet.env);
+    expect(text.stdout).toMatch(/kvm-a\s+1\s+web-01/);
+    expect(text.stdout).toMatch(/kvm-b\s+1\s+web-03/);
+    expect(text.stdout).toContain('excluded: host kvm-c is offline');
+    expect(text.stdout).toContain('1 VM(s) already hold that name: web-02@kvm-a');
+    expect(text.stdout).toContain('Nothing was started');
+    // A preview queues nothing.
+    expect(createCalls(fleet.hosts.get('kvm-a')!)).toHaveLength(1);
+    expect(createCalls(fleet.hosts.get('kvm-b')!)).toHaveLength(0);
+  });
+
+  it('leaves out VMs the member may not act on, and refuses a typo in the template', async () => {
+    const fleet = await fleetOf('forbidden', { 'kvm-a': ['web-01', 'db-01'] }, writePolicy('forbidden', {}));
+    await fleet.startHost('kvm-a');
+    const webber: Actor = { id: 'discord:2001', userId: '2001', displayName: 'wes', roleIds: [], roleNames: ['web-team'], isAdministrator: false };
+    const plan = await planFleet(fleet.core, request({ actor: webber, requester: requesterOf(webber), name: 'x-{date}' }));
+    expect(plan.targets.map((target) => target.vm)).toEqual(['web-01']);
+    expect(plan.skipped.forbidden).toEqual([{ host: 'kvm-a', vm: 'db-01' }]);
+    await expect(planFleet(fleet.core, request({ name: 'x-{dtae}' }))).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(planFleet(fleet.core, request({ target: '!web-01' }))).rejects.toMatchObject({ code: 'VALIDATION' });
+  });
+});
+
+describe('fleet runs', () => {
+  it('snapshots every VM on every host through snapctl --yes, with rendered names and one report', async () => {
+    const fleet = await fleetOf('run', { 'kvm-a': ['web-01', 'web-02'], 'kvm-b': ['web-01', 'api-01'], 'kvm-c': ['web-09'] }, writePolicy('run', {}));
+    for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    const { code, stdout, stderr } = await runSnapctl(['fleet', 'snapshot', '--target', 'all', '--name', 'pre-{vm}-{host}', '--yes', '--json'], fleet.env);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as { ok: boolean; counts: Record<string, number>; total: number; targets: Array<{ state: string }> };
+    expect(report).toMatchObject({ ok: true, total: 5, counts: { done: 5, failed: 0 } });
+    // The same VM name on two hosts is two targets, each snapshotted on its own host.
+    expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'web-01')).toEqual(['pre-web-01-kvm-a']);
+    expect(snapshotNames(fleet.hosts.get('kvm-b')!, 'web-01')).toEqual(['pre-web-01-kvm-b']);
+    expect(snapshotNames(fleet.hosts.get('kvm-c')!, 'web-09')).toEqual(['pre-web-09-kvm-c']);
+  });
+
+  it('keeps to the per-host and global limits', async () => {
+    const layout = { 'kvm-a': ['a1', 'a2', 'a3', 'a4', 'a5'], 'kvm-b': ['b1', 'b2', 'b3', 'b4', 'b5'], 'kvm-c': ['c1', 'c2', 'c3', 'c4', 'c5'] };
+    const fleet = await fleetOf('limits', layout, writePolicy('limits', { perHost: 2, maxConcurrent: 3 }));
+    for (const [host, fake] of fleet.hosts) {
+      fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 300 }]);
+      await fleet.startHost(host);
+    }
+    const plan = await planFleet(fleet.core, request({ name: 'limited' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    let maxOverall = 0;
+    const maxPerHost = new Map<string, number>();
+    const final = await watchFleetRun(fleet.core, plan.id, {
+      pollMs: 20,
+      onUpdate: (summary) => {
+        maxOverall = Math.max(maxOverall, summary.counts.running);
+        for (const host of summary.hosts) maxPerHost.set(host.hostId, Math.max(maxPerHost.get(host.hostId) ?? 0, host.counts.running));
+      },
+    });
+    expect(final.counts.done).toBe(15);
+    expect(maxOverall).toBeGreaterThan(1);
+    expect(maxOverall).toBeLessThanOrEqual(3);
+    for (const value of maxPerHost.values()) expect(value).toBeLessThanOrEqual(2);
+  });
+
+  it('cancel: what has not started never runs, what ran is reported', async () => {
+    const fleet = await fleetOf('cancel', { 'kvm-a': ['a1', 'a2', 'a3', 'a4'], 'kvm-b': ['b1', 'b2', 'b3', 'b4'] }, writePolicy('cancel', { perHost: 1 }));
+    for (const [host, fake] of fleet.hosts) {
+      fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 1500 }]);
+      await fleet.startHost(host);
+    }
+    const plan = await planFleet(fleet.core, request({ name: 'cancel-me' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const watching = watchFleetRun(fleet.core, plan.id, { pollMs: 50 });
+    await until(async () => (await getFleetRun(fleet.core, plan.id))!.targets.size > 0 && [...(await getFleetRun(fleet.core, plan.id))!.targets.values()].some((state) => state.state === 'running'));
+    const cancelled = await cancelFleet(fleet.core, plan.id, { id: ADMIN.id, actor: ADMIN });
+    expect(cancelled.status).toBe('cancelling');
+    const final = await watching;
+    expect(final.status).toBe('finished');
+    expect(final.cancelledBy).toBe(ADMIN.id);
+    expect(final.counts.done + final.counts.cancelled).toBe(8);
+    expect(final.counts.cancelled).toBeGreaterThanOrEqual(4);
+    // Give any straggler a chance to (wrongly) run, then count what virsh was asked to do.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const created = [...fleet.hosts.values()].reduce((sum, fake) => sum + createCalls(fake).length, 0);
+    expect(created).toBe(final.counts.done);
+    for (const target of final.targets.filter((entry) => entry.state.state === 'cancelled')) {
+      expect(snapshotNames(fleet.hosts.get(target.host)!, target.vm)).toEqual([]);
+      // Taken off the queue, or (when a worker had already fetched it) failed with CANCELLED.
+      const job = await fleet.core.queueFor(target.host).getJob(fleetJobId(plan.id, target.index));
+      if (job) expect([await job.getState(), job.failedReason]).toEqual(['failed', expect.stringMatching(/^CANCELLED: /)]);
+    }
+  });
+
+  it('a host lost mid-run is reported within bounded time and given up; the others finish', async () => {
+    const fleet = await fleetOf('lost', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1', 'b2', 'b3'] }, writePolicy('lost', { perHost: 1, hostLostAfterSeconds: 2 }));
+    await fleet.startHost('kvm-a');
+    const b = await fleet.startHost('kvm-b');
+    fleet.hosts.get('kvm-b')!.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 4000 }]);
+    const plan = await planFleet(fleet.core, request({ name: 'lost' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const updates: FleetSummary[] = [];
+    const watching = watchFleetRun(fleet.core, plan.id, { pollMs: 100, onUpdate: (summary) => updates.push(summary) });
+    await until(async () => createCalls(fleet.hosts.get('kvm-b')!).length > 0);
+    const killedAt = Date.now();
+    await b.stop('SIGKILL');
+    const final = await watching;
+    // HEARTBEAT_TTL_MS (1.5 s) to notice, hostLostAfterSeconds (2 s) to give up, plus polling.
+    const lostSeen = updates.find((summary) => summary.counts.lost > 0);
+    expect(lostSeen).toBeDefined();
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    expect(final.hosts.find((host) => host.hostId === 'kvm-a')!.counts.done).toBe(2);
+    const onB = final.targets.filter((target) => target.host === 'kvm-b');
+    expect(onB.map((target) => target.state.state)).toEqual(['failed', 'failed', 'failed']);
+    for (const target of onB) expect(target.state).toMatchObject({ code: 'HOST_OFFLINE' });
+    expect(final.failures[0]).toMatchObject({ host: 'kvm-b' });
+
+    // The host comes back: what was given up stays undone (no surprise snapshots later).
+    fleet.hosts.get('kvm-b')!.setFaults([]);
+    await fleet.startHost('kvm-b');
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    const creates = createCalls(fleet.hosts.get('kvm-b')!);
+    expect(creates).toHaveLength(1); // only the one that was running when the worker died
+  });
+
+  it('a worker restarted mid-run picks up where it was, without duplicates', async () => {
+    const fleet = await fleetOf('restart', { 'kvm-a': ['a1', 'a2', 'a3'] }, writePolicy('restart', { perHost: 1, hostLostAfterSeconds: 60 }));
+    const worker = await fleet.startHost('kvm-a');
+    const fake = fleet.hosts.get('kvm-a')!;
+    fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 800 }]);
+    const plan = await planFleet(fleet.core, request({ name: 'resume' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const watching = watchFleetRun(fleet.core, plan.id, { pollMs: 100 });
+    await until(async () => createCalls(fake).length > 0);
+    await worker.stop('SIGKILL');
+    await fleet.startHost('kvm-a');
+    const final = await watching;
+    expect(final.counts.done).toBe(3);
+    for (const vm of ['a1', 'a2', 'a3']) expect(snapshotNames(fake, vm)).toEqual(['resume']);
+  });
+
+  it('retry failed: a new run over exactly the failed targets', async () => {
+    const fleet = await fleetOf('retry', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('retry', {}));
+    for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    fleet.hosts.get('kvm-a')!.setFaults([
+      { match: { subcommand: 'snapshot-create-as', domain: 'a2' }, exitCode: 1, stderr: 'error: argument unsupported: QEMU guest agent is not configured\n', times: 1 },
+    ]);
+    const { code, stdout } = await runSnapctl(['fleet', 'snapshot', '--target', 'all', '--name', 'retry-me', '--yes', '--json'], fleet.env);
+    expect(code, stdout).toBe(1);
+    const report = JSON.parse(stdout) as { ok: boolean; code: string; runId: string; failures: Array<{ vm: string; state: { code: string } }> };
+    expect(report).toMatchObject({ ok: false, code: 'PARTIAL' });
+    expect(report.failures.map((failure) => [failure.vm, failure.state.code])).toEqual([['a2', 'UNSUPPORTED']]);
+
+    const retry = await planRetryOfFailed(fleet.core, report.runId, requesterOf(ADMIN), ADMIN);
+    expect(retry.retryOf).toBe(report.runId);
+    expect(retry.targets.map((target) => target.vm)).toEqual(['a2']);
+    const again = parseJsonOutput(await runSnapctl(['fleet', 'retry', report.runId, '--yes', '--json'], fleet.env));
+    expect(again).toMatchObject({ ok: true, total: 1, counts: { done: 1 } });
+    expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a2')).toEqual(['retry-me']);
+  });
+
+  it('fleet deletes wait for a second administrator; the requester cannot approve', async () => {
+    const fleet = await fleetOf('delete', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('delete', { approval: { deletes: true } }));
+    for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    const made = await planFleet(fleet.core, request({ name: 'old-{vm}' }));
+    await confirmFleet(fleet.core, made.id, ADMIN);
+    expect((await watchFleetRun(fleet.core, made.id, { pollMs: 50 })).counts.done).toBe(3);
+    await until(async () => (await listHosts(fleet.core)).every((host) => host.vms.every((vm) => vm.snapshots.length === 1)));
+
+    const plan = await planFleet(fleet.core, request({ action: 'delete', name: 'old-*' }));
+    expect(plan.targets).toHaveLength(3);
+    expect(plan.approval).toMatchObject({ reason: 'fleet deletes need approval' });
+    expect((await confirmFleet(fleet.core, plan.id, ADMIN)).kind).toBe('pending');
+    expect((await decideFleet(fleet.core, { runId: plan.id, actor: ADMIN, decision: 'approve' })).outcome).toBe('self');
+    const decided = await decideFleet(fleet.core, { runId: plan.id, actor: SECOND_ADMIN, decision: 'approve' });
+    expect(decided.outcome).toBe('approved');
+    // Concurrent late clicks do not start it twice.
+    await Promise.all([1, 2, 3].map(() => decideFleet(fleet.core, { runId: plan.id, actor: SECOND_ADMIN, decision: 'approve' })));
+    const final = await watchFleetRun(fleet.core, plan.id, { pollMs: 50 });
+    expect(final.counts.done).toBe(3);
+    for (const [, fake] of fleet.hosts) {
+      expect(fake.calls().filter((call) => call.argv.includes('snapshot-delete'))).toHaveLength(fake === fleet.hosts.get('kvm-a') ? 2 : 1);
+    }
+    expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a1')).toEqual([]);
+  });
+
+  it('a fleet job and a single job never touch one VM at once', async () => {
+    const fleet = await fleetOf('shared-lock', { 'kvm-a': ['a1'] }, writePolicy('shared-lock', {}));
+    await fleet.startHost('kvm-a');
+    const fake = fleet.hosts.get('kvm-a')!;
+    fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 1000 }]);
+    const single = createSnapshot(fleet.core, { vm: 'a1', name: 'single', requestedBy: 'test' }, { timeoutMs: 20_000 });
+    await until(async () => createCalls(fake).length === 1);
+    const plan = await planFleet(fleet.core, request({ name: 'fleet' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const [final] = await Promise.all([watchFleetRun(fleet.core, plan.id, { pollMs: 50 }), single]);
+    expect(final.counts.done).toBe(1);
+    const [first, second] = createCalls(fake);
+    expect(first!.argv).toContain('--name=single');
+    expect(second!.argv).toContain('--name=fleet');
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(1000);
+    // Bookkeeping is bounded: the run's keys expire.
+    expect(await redis.client.ttl(fleetKeys(fleet.prefix, plan.id).targets)).toBeGreaterThan(0);
+  });
+});
