@@ -1,13 +1,14 @@
 /**
  * The real libvirt + QEMU host for e2e tests: brings the daemon up (through
- * scripts/libvirt-up.sh), and makes and removes tiny throw-away domains.
+ * scripts/libvirt-up.sh), and makes and removes tiny throw-away domains, on
+ * {@link LIBVIRT_E2E_URI} or on any other daemon's URI (see second-libvirt.ts).
  *
  * Every virsh call goes through an argv array with the flag forms (`--domain=X`),
  * and domains are addressed by UUID once defined: test domain names may be
  * "weird" on purpose (spaces, leading dashes, digits, unicode).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,8 +17,11 @@ import { fileURLToPath } from 'node:url';
 /** The libvirt URI every e2e test talks to. */
 export const LIBVIRT_E2E_URI = 'qemu:///system';
 
-/** Where tiny domains keep their disks, one directory per domain name. */
+/** Where tiny domains of {@link LIBVIRT_E2E_URI} keep their disks, one directory per domain name. */
 export const E2E_DOMAIN_ROOT = '/var/lib/snapbot-e2e';
+
+/** Where tiny domains of other daemons keep theirs, one directory per URI (see {@link e2eDomainRoot}). */
+export const E2E_EXTRA_DOMAIN_ROOT = '/var/lib/snapbot-e2e-hosts';
 
 const LIBVIRT_UP_SCRIPT = fileURLToPath(new URL('../../../scripts/libvirt-up.sh', import.meta.url));
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,6 +43,8 @@ export interface TinyDomain {
   name: string;
   uuid: string;
   diskPath: string;
+  /** The libvirt URI of the daemon that holds it. */
+  uri: string;
 }
 
 /**
@@ -56,11 +62,22 @@ export async function ensureLibvirt(): Promise<void> {
 }
 
 /**
- * Runs `virsh -c qemu:///system ...args` synchronously (no shell) and returns its
- * exit code and output. For tests that check libvirt's state directly.
+ * The directory under which tiny domains of the daemon at `uri` keep their disks:
+ * {@link E2E_DOMAIN_ROOT} for {@link LIBVIRT_E2E_URI}, else one directory per URI,
+ * so domains of the same name on two daemons never share a disk.
  */
-export function virshRaw(args: string[]): VirshResult {
-  const result = spawnSync('virsh', ['-c', LIBVIRT_E2E_URI, ...args], {
+export function e2eDomainRoot(uri: string = LIBVIRT_E2E_URI): string {
+  if (uri === LIBVIRT_E2E_URI) return E2E_DOMAIN_ROOT;
+  return path.join(E2E_EXTRA_DOMAIN_ROOT, createHash('sha256').update(uri).digest('hex').slice(0, 16));
+}
+
+/**
+ * Runs `virsh -c URI ...args` synchronously (no shell) and returns its exit code
+ * and output; the URI is {@link LIBVIRT_E2E_URI} unless given. For tests that
+ * check libvirt's state directly.
+ */
+export function virshRaw(args: string[], uri: string = LIBVIRT_E2E_URI): VirshResult {
+  const result = spawnSync('virsh', ['-c', uri, ...args], {
     encoding: 'utf8',
     env: VIRSH_ENV,
     timeout: VIRSH_TIMEOUT_MS,
@@ -78,20 +95,24 @@ export function virshRaw(args: string[]): VirshResult {
  * graphics, no balloon, no `<cpu>`. KVM when /dev/kvm exists, else TCG. It boots to
  * "no bootable device" and sits there, which is all a snapshot needs.
  *
- * A leftover domain of the same name whose disk lives under {@link E2E_DOMAIN_ROOT}
- * (from a crashed earlier run) is removed first; any other one is an error.
+ * The domain goes to the daemon at `options.uri` ({@link LIBVIRT_E2E_URI} by
+ * default), its disk under that URI's {@link e2eDomainRoot}. A leftover domain of
+ * the same name whose disk lives there (from a crashed earlier run) is removed
+ * first; any other one is an error.
  */
 export async function createTinyDomain(
   name: string,
-  options: { start?: boolean } = {},
+  options: { start?: boolean; uri?: string } = {},
 ): Promise<TinyDomain> {
-  const dir = domainDirectory(name);
-  const existing = findDomainUuidByName(name);
+  const uri = options.uri ?? LIBVIRT_E2E_URI;
+  const root = e2eDomainRoot(uri);
+  const dir = domainDirectory(root, name);
+  const existing = findDomainUuidByName(name, uri);
   if (existing !== undefined) {
-    if (!virshOk(['dumpxml', `--domain=${existing}`]).stdout.includes(`${E2E_DOMAIN_ROOT}/`)) {
-      throw new Error(`a domain named ${JSON.stringify(name)} exists and is not an e2e domain`);
+    if (!virshOk(['dumpxml', `--domain=${existing}`], uri).stdout.includes(`${root}/`)) {
+      throw new Error(`a domain named ${JSON.stringify(name)} exists on ${uri} and is not an e2e domain`);
     }
-    await destroyTinyDomain(existing);
+    await destroyTinyDomain(existing, uri);
   }
 
   await rm(dir, { recursive: true, force: true });
@@ -105,50 +126,51 @@ export async function createTinyDomain(
   const uuid = randomUUID();
   const xmlPath = path.join(dir, 'domain.xml');
   await writeFile(xmlPath, tinyDomainXml(name, uuid, diskPath));
-  virshOk(['define', `--file=${xmlPath}`]);
+  virshOk(['define', `--file=${xmlPath}`], uri);
   if (options.start ?? true) {
-    virshOk(['start', `--domain=${uuid}`]);
+    virshOk(['start', `--domain=${uuid}`], uri);
   }
-  return { name, uuid, diskPath };
+  return { name, uuid, diskPath, uri };
 }
 
 /**
  * Removes a tiny domain completely: stops it, deletes all its snapshot metadata
  * (internal and external, children included), undefines it and removes its
- * directory under {@link E2E_DOMAIN_ROOT}. Succeeds when the domain is already gone.
+ * directory under {@link e2eDomainRoot}. Works on the daemon at `uri`
+ * ({@link LIBVIRT_E2E_URI} by default). Succeeds when the domain is already gone.
  */
-export async function destroyTinyDomain(nameOrUuid: string): Promise<void> {
-  const uuid = resolveDomainUuid(nameOrUuid);
+export async function destroyTinyDomain(nameOrUuid: string, uri: string = LIBVIRT_E2E_URI): Promise<void> {
+  const uuid = resolveDomainUuid(nameOrUuid, uri);
   let name = UUID_PATTERN.test(nameOrUuid) ? undefined : nameOrUuid;
   if (uuid !== undefined) {
-    name = virshOk(['domname', `--domain=${uuid}`]).stdout.replace(/\n+$/, '');
-    const state = virshOk(['domstate', `--domain=${uuid}`]).stdout.trim();
+    name = virshOk(['domname', `--domain=${uuid}`], uri).stdout.replace(/\n+$/, '');
+    const state = virshOk(['domstate', `--domain=${uuid}`], uri).stdout.trim();
     if (state !== 'shut off') {
-      const destroyed = virshRaw(['destroy', `--domain=${uuid}`]);
+      const destroyed = virshRaw(['destroy', `--domain=${uuid}`], uri);
       // It may have stopped by itself in between; anything else is a real failure.
       if (destroyed.code !== 0 && !/not running/.test(destroyed.stderr)) {
-        throw virshError(['destroy', `--domain=${uuid}`], destroyed);
+        throw virshError(['destroy', `--domain=${uuid}`], destroyed, uri);
       }
     }
-    deleteAllSnapshotMetadata(uuid);
+    deleteAllSnapshotMetadata(uuid, uri);
     // --snapshots-metadata catches whatever the loop above could not name.
-    virshOk([
-      'undefine',
-      `--domain=${uuid}`,
-      '--snapshots-metadata',
-      '--checkpoints-metadata',
-      '--managed-save',
-    ]);
+    virshOk(
+      ['undefine', `--domain=${uuid}`, '--snapshots-metadata', '--checkpoints-metadata', '--managed-save'],
+      uri,
+    );
   }
   if (name !== undefined && isSafeDirectoryName(name)) {
-    await rm(path.join(E2E_DOMAIN_ROOT, name), { recursive: true, force: true });
+    await rm(path.join(e2eDomainRoot(uri), name), { recursive: true, force: true });
   }
 }
 
-/** The UUID of the domain with exactly this name, looked up without ID/name ambiguity. */
-export function findDomainUuidByName(name: string): string | undefined {
+/**
+ * The UUID of the domain with exactly this name on the daemon at `uri`
+ * ({@link LIBVIRT_E2E_URI} by default), looked up without ID/name ambiguity.
+ */
+export function findDomainUuidByName(name: string, uri: string = LIBVIRT_E2E_URI): string | undefined {
   // `list --uuid --name` prints "UUID NAME" per line; the UUID has a fixed width.
-  const listed = virshOk(['list', '--all', '--uuid', '--name']).stdout;
+  const listed = virshOk(['list', '--all', '--uuid', '--name'], uri).stdout;
   for (const line of listed.split('\n')) {
     const uuid = line.slice(0, 36);
     if (UUID_PATTERN.test(uuid) && line.slice(37) === name) return uuid;
@@ -156,37 +178,35 @@ export function findDomainUuidByName(name: string): string | undefined {
   return undefined;
 }
 
-function resolveDomainUuid(nameOrUuid: string): string | undefined {
+function resolveDomainUuid(nameOrUuid: string, uri: string): string | undefined {
   // `domuuid` looks its argument up by ID or name only, never by UUID; `domname`
   // looks up by ID or UUID: so it is the one that tells whether a UUID exists.
-  if (UUID_PATTERN.test(nameOrUuid) && virshRaw(['domname', `--domain=${nameOrUuid}`]).code === 0) {
+  if (UUID_PATTERN.test(nameOrUuid) && virshRaw(['domname', `--domain=${nameOrUuid}`], uri).code === 0) {
     return nameOrUuid.toLowerCase();
   }
-  return findDomainUuidByName(nameOrUuid);
+  return findDomainUuidByName(nameOrUuid, uri);
 }
 
-function deleteAllSnapshotMetadata(uuid: string): void {
+function deleteAllSnapshotMetadata(uuid: string, uri: string): void {
   // Leaves first, so no deletion has to re-parent anything; repeat until none are
   // left (bounded, in case a name cannot be round-tripped through the listing).
   for (let round = 0; round < 100; round++) {
-    const names = snapshotNames(uuid, ['--leaves']);
+    const names = snapshotNames(uuid, ['--leaves'], uri);
     if (names.length === 0) return;
     let deleted = 0;
     for (const snapshot of names) {
-      const result = virshRaw([
-        'snapshot-delete',
-        `--domain=${uuid}`,
-        `--snapshotname=${snapshot}`,
-        '--metadata',
-      ]);
+      const result = virshRaw(
+        ['snapshot-delete', `--domain=${uuid}`, `--snapshotname=${snapshot}`, '--metadata'],
+        uri,
+      );
       if (result.code === 0) deleted++;
     }
     if (deleted === 0) return;
   }
 }
 
-function snapshotNames(uuid: string, extra: string[]): string[] {
-  const listed = virshOk(['snapshot-list', `--domain=${uuid}`, '--name', ...extra]).stdout;
+function snapshotNames(uuid: string, extra: string[], uri: string): string[] {
+  const listed = virshOk(['snapshot-list', `--domain=${uuid}`, '--name', ...extra], uri).stdout;
   return listed.split('\n').filter((line) => line !== '');
 }
 
@@ -218,11 +238,11 @@ function tinyDomainXml(name: string, uuid: string, diskPath: string): string {
 `;
 }
 
-function domainDirectory(name: string): string {
+function domainDirectory(root: string, name: string): string {
   if (!isSafeDirectoryName(name)) {
     throw new Error(`domain name ${JSON.stringify(name)} cannot be a directory name`);
   }
-  return path.join(E2E_DOMAIN_ROOT, name);
+  return path.join(root, name);
 }
 
 function isSafeDirectoryName(name: string): boolean {
@@ -238,15 +258,15 @@ function escapeXml(text: string): string {
     .replace(/"/g, '&quot;');
 }
 
-function virshOk(args: string[]): VirshResult {
-  const result = virshRaw(args);
-  if (result.code !== 0) throw virshError(args, result);
+function virshOk(args: string[], uri: string): VirshResult {
+  const result = virshRaw(args, uri);
+  if (result.code !== 0) throw virshError(args, result, uri);
   return result;
 }
 
-function virshError(args: string[], result: VirshResult): Error {
+function virshError(args: string[], result: VirshResult, uri: string): Error {
   return new Error(
-    `virsh ${args.map((a) => JSON.stringify(a)).join(' ')} exited ${result.code}: ${result.stderr.trim()}`,
+    `virsh -c ${uri} ${args.map((a) => JSON.stringify(a)).join(' ')} exited ${result.code}: ${result.stderr.trim()}`,
   );
 }
 
