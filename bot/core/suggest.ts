@@ -95,3 +95,45 @@ export function suggestSnapshots(hosts: HostStatus[], vm: string, host: string |
     .slice(0, MAX_SUGGESTIONS)
     .map((snapshot) => ({ label: clip(`${snapshot.name} (${snapshot.location})`), value: snapshot.name }));
 }
+
+/**
+ * Completions of the last word of a fleet selector (`web-* host:kvm-1 !web-canary`):
+ * `all`, `host:<id>` and VM names, each also as an exclusion after `!`. The words
+ * typed before it are kept, so the value is the whole selector.
+ */
+export function suggestFleetTargets(hosts: HostStatus[], typed: string): Suggestion[] {
+  const trimmedStart = typed.replace(/^\s+/, '');
+  const lastBreak = Math.max(trimmedStart.lastIndexOf(' '), trimmedStart.lastIndexOf(','));
+  const before = trimmedStart.slice(0, lastBreak + 1);
+  const partial = trimmedStart.slice(lastBreak + 1);
+  const negated = partial.startsWith('!');
+  const needle = negated ? partial.slice(1) : partial;
+  const vmCounts = new Map<string, number>();
+  for (const host of hosts) for (const vm of host.vms) vmCounts.set(vm.name, (vmCounts.get(vm.name) ?? 0) + 1);
+  const total = hosts.reduce((sum, host) => sum + host.vms.length, 0);
+  const candidates: Array<{ word: string; detail: string }> = [
+    ...(negated ? [] : [{ word: 'all', detail: `every VM (${total})` }]),
+    ...hosts.map((host) => ({ word: `host:${host.hostId}`, detail: `${host.vms.length} VMs${host.online ? '' : ', offline'}` })),
+    ...[...vmCounts].map(([name, count]) => ({ word: name, detail: count > 1 ? `VM on ${count} hosts` : 'VM' })),
+  ];
+  return rank(candidates, (candidate) => candidate.word, needle)
+    .map((candidate) => ({ ...candidate, value: `${before}${negated ? '!' : ''}${candidate.word}` }))
+    .filter((candidate) => candidate.value.length <= MAX_LABEL)
+    .slice(0, MAX_SUGGESTIONS)
+    .map((candidate) => ({ label: clip(`${candidate.value} — ${negated ? 'leave out ' : ''}${candidate.detail}`), value: candidate.value }));
+}
+
+/** Snapshot names held by the VMs a selector names, with how many VMs hold each (for a fleet delete or list). */
+export function suggestFleetSnapshotNames(hosts: HostStatus[], matches: (hostId: string, vm: string) => boolean, query: string): Suggestion[] {
+  const holders = new Map<string, number>();
+  for (const host of hosts) {
+    for (const vm of host.vms) {
+      if (!matches(host.hostId, vm.name)) continue;
+      for (const snapshot of vm.snapshots) holders.set(snapshot.name, (holders.get(snapshot.name) ?? 0) + 1);
+    }
+  }
+  return rank([...holders], ([name]) => name, query.trim())
+    .filter(([name]) => name.length <= MAX_LABEL)
+    .slice(0, MAX_SUGGESTIONS)
+    .map(([name, count]) => ({ label: clip(`${name} (${count} VM${count === 1 ? '' : 's'})`), value: name }));
+}

@@ -6,6 +6,7 @@ import { InventoryView } from '../core/suggest.js';
 import { startApprovalSweeper } from './approvals-ui.js';
 import { COMMAND_DEFINITIONS } from './commands/index.js';
 import type { BotContext } from './context.js';
+import { FleetWatchers, startFleetSweeper } from './fleet-ui.js';
 import { routeInteraction } from './interactions/route-interaction.js';
 
 export interface BotOptions {
@@ -46,6 +47,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     jobTimeoutMs: options.jobTimeoutMs,
     channelId: options.channelId,
     editIntervalMs: options.editIntervalMs ?? 1_000,
+    fleetWatchers: new FleetWatchers(),
   };
   client.on(Events.InteractionCreate, (interaction) => void routeInteraction(interaction, context));
   client.on(Events.ShardDisconnect, (event, shard) => options.logger.warn({ code: event.code, shard }, 'gateway disconnected'));
@@ -68,10 +70,12 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     });
   });
   let stopSweeper = () => {};
+  let stopFleetSweeper = () => {};
   try {
     await client.login(options.token);
     await ready;
     stopSweeper = startApprovalSweeper(context, client, options.sweepIntervalMs);
+    stopFleetSweeper = startFleetSweeper(context, client, options.sweepIntervalMs);
   } catch (error) {
     await client.destroy();
     if (error instanceof DiscordjsError && error.code === DiscordjsErrorCodes.TokenInvalid) {
@@ -83,6 +87,9 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     client,
     async stop() {
       stopSweeper();
+      stopFleetSweeper();
+      // Runs go on without us; their last state is shown, and the next bot adopts them.
+      await context.fleetWatchers.stop();
       await client.destroy();
     },
   };

@@ -7,6 +7,7 @@ import type {
 import type { Logger } from '../../shared/logger.js';
 import type { SnapbotCore } from '../core/core.js';
 import type { InventoryView } from '../core/suggest.js';
+import type { FleetWatchers } from './fleet-ui.js';
 
 /** What every command and button handler gets. */
 export interface BotContext {
@@ -19,6 +20,8 @@ export interface BotContext {
   channelId: string | undefined;
   /** Edits of one reply are at least this far apart. */
   editIntervalMs: number;
+  /** The fleet runs whose summary message this process keeps up to date. */
+  fleetWatchers: FleetWatchers;
 }
 
 /** A slash command: its builder output next to its handler (one module per command). */

@@ -39,8 +39,10 @@ export async function startBotUnderTest(params: {
   jobTimeoutMs?: number;
   editIntervalMs?: number;
   sweepIntervalMs?: number;
+  /** An already running fake Discord (a bot restart keeps the messages); stop() then leaves it running. */
+  discord?: FakeDiscord;
 }): Promise<BotUnderTest> {
-  const fake = await FakeDiscord.start(params.options);
+  const fake = params.discord ?? (await FakeDiscord.start(params.options));
   const logger = createLogger('snapbot-bot-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const core = await SnapbotCore.connect({ redisUrl: params.redisUrl, prefix: params.prefix, logger, ...(params.policy ? { policy: params.policy } : {}) });
   const bot = await startBot({
@@ -61,7 +63,7 @@ export async function startBotUnderTest(params: {
     async stop() {
       await bot.stop();
       await core.close();
-      await fake.stop();
+      if (!params.discord) await fake.stop();
     },
   };
 }

@@ -65,9 +65,9 @@ afterAll(async () => {
 });
 
 describe('registration', () => {
-  it('registers /snapshot and /hosts in the guild with the documented options', () => {
+  it('registers /snapshot, /hosts and /fleet in the guild with the documented options', () => {
     const commands = discord.registeredCommands('guild') as Array<{ name: string; options?: Array<{ name: string; options?: Array<{ name: string; required?: boolean; autocomplete?: boolean }> }> }>;
-    expect(commands.map((command) => command.name)).toEqual(['snapshot', 'hosts']);
+    expect(commands.map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet']);
     const snapshot = commands[0]!;
     expect(snapshot.options!.map((subcommand) => subcommand.name)).toEqual(['create', 'list', 'info', 'revert', 'delete', 'audit']);
     const create = snapshot.options![0]!.options!;

@@ -30,15 +30,15 @@ describe('npm run register', () => {
     const result = await runNode(REGISTER, [], { ...discordEnv(), DISCORD_GUILD_ID: guild.options.guildId });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe(`registered 2 commands (/snapshot, /hosts) in guild ${guild.options.guildId}\n`);
-    expect((fake.registeredCommands('guild') as Array<{ name: string }>).map((command) => command.name)).toEqual(['snapshot', 'hosts']);
+    expect(result.stdout).toBe(`registered 3 commands (/snapshot, /hosts, /fleet) in guild ${guild.options.guildId}\n`);
+    expect((fake.registeredCommands('guild') as Array<{ name: string }>).map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet']);
   });
 
   it('registers globally without DISCORD_GUILD_ID', async () => {
     const result = await runNode(REGISTER, [], discordEnv());
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/globally/);
-    expect(fake.registeredCommands('global')).toHaveLength(2);
+    expect(fake.registeredCommands('global')).toHaveLength(3);
   });
 
   it('names the variable when configuration is missing', async () => {

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { SLASH_COMMANDS } from '../commands/index.js';
 import type { BotContext, ButtonHandler } from '../context.js';
 import { approvalButton } from '../approvals-ui.js';
+import { fleetListPageButton } from '../fleet-list-pages.js';
+import { fleetApprovalButton, fleetButton } from '../fleet-ui.js';
 import { listPageButton } from '../list-pages.js';
 
 /** Runs `handler` if the button's custom id is one of its own; says whether it was. */
@@ -17,6 +19,9 @@ async function tryButton<T>(handler: ButtonHandler<T>, interaction: ButtonIntera
 const BUTTONS: ReadonlyArray<(interaction: ButtonInteraction, context: BotContext) => Promise<boolean>> = [
   (interaction, context) => tryButton(listPageButton, interaction, context),
   (interaction, context) => tryButton(approvalButton, interaction, context),
+  (interaction, context) => tryButton(fleetButton, interaction, context),
+  (interaction, context) => tryButton(fleetApprovalButton, interaction, context),
+  (interaction, context) => tryButton(fleetListPageButton, interaction, context),
 ];
 
 /** Sends each interaction to its command, autocomplete or button handler. */
