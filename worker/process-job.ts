@@ -66,7 +66,11 @@ export function createJobProcessor(deps: JobProcessorDeps) {
         holdsPermit = await fleet.tryAcquirePermit();
         if (!holdsPermit) {
           // The run's limits are all in use: step aside (not an attempt) so this slot serves other jobs.
-          await job.moveToDelayed(Date.now() + FLEET_PERMIT_RETRY_MS + Math.floor(Math.random() * FLEET_PERMIT_RETRY_MS), token);
+          await job.moveToDelayed(Date.now() + FLEET_PERMIT_RETRY_MS + Math.floor(Math.random() * FLEET_PERMIT_RETRY_MS), token).catch((moveError: unknown) => {
+            // Our job lock lapsed (an overloaded host): the job is no longer ours to move.
+            // BullMQ's stall check hands it out again; nothing ran, so nothing is recorded.
+            logger.warn({ err: moveError }, 'could not step aside for a fleet permit; leaving the job to the stall check');
+          });
           throw new DelayedError();
         }
       }

@@ -346,7 +346,10 @@ export async function cancelFleet(core: SnapbotCore, runId: string, who: { id: s
   }
   if (run.status !== 'running' && run.status !== 'approved') return run;
   await core.redis.hset(keys.run, 'cancelledBy', who.id);
-  if (run.status === 'approved') await transition(core, runId, 'approved', 'cancelling');
+  if (run.status === 'approved') {
+    await transition(core, runId, 'approved', 'cancelling');
+    await core.redis.srem(toStartKey(core), runId);
+  }
   else await transition(core, runId, 'running', 'cancelling');
   const notStarted = run.plan.targets.filter((target) => run.targets.get(target.index)?.state === 'queued');
   const changed = await settleTargets(core, run.plan, notStarted, { state: 'cancelled', at: Date.now() }, false);

@@ -77,7 +77,7 @@ interface Fleet {
   core: SnapbotCore;
   hosts: Map<string, FakeVirshHost>;
   env: Record<string, string>;
-  startHost(hostId: string): Promise<SpawnedProcess>;
+  startHost(hostId: string, env?: Record<string, string>): Promise<SpawnedProcess>;
 }
 
 async function fleetOf(label: string, layout: Record<string, string[]>, policyPath: string): Promise<Fleet> {
@@ -90,8 +90,16 @@ async function fleetOf(label: string, layout: Record<string, string[]>, policyPa
   }
   const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('test', 'silent'), policy: loadPolicy(policyPath) });
   cores.push(core);
-  const startHost = async (hostId: string) => {
-    const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId, fake: hosts.get(hostId)!, env: { WORKER_CONCURRENCY: '4' } });
+  // Roomy timings so a loaded machine does not make a host look offline or a job stalled;
+  // the tests about lost hosts and restarts shorten them.
+  const startHost = async (hostId: string, env: Record<string, string> = {}) => {
+    const worker = await startWorkerProcess({
+      redisUrl: redis.url,
+      prefix,
+      hostId,
+      fake: hosts.get(hostId)!,
+      env: { WORKER_CONCURRENCY: '4', HEARTBEAT_TTL_MS: '6000', JOB_LOCK_MS: '15000', JOB_STALLED_CHECK_MS: '5000', ...env },
+    });
     workers.push(worker);
     return worker;
   };
@@ -228,7 +236,7 @@ describe('fleet runs', () => {
   it('a host lost mid-run is reported within bounded time and given up; the others finish', async () => {
     const fleet = await fleetOf('lost', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1', 'b2', 'b3'] }, writePolicy('lost', { perHost: 1, hostLostAfterSeconds: 2 }));
     await fleet.startHost('kvm-a');
-    const b = await fleet.startHost('kvm-b');
+    const b = await fleet.startHost('kvm-b', { HEARTBEAT_TTL_MS: '1500' });
     fleet.hosts.get('kvm-b')!.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 4000 }]);
     const plan = await planFleet(fleet.core, request({ name: 'lost' }));
     await confirmFleet(fleet.core, plan.id, ADMIN);
@@ -238,7 +246,7 @@ describe('fleet runs', () => {
     const killedAt = Date.now();
     await b.stop('SIGKILL');
     const final = await watching;
-    // HEARTBEAT_TTL_MS (1.5 s) to notice, hostLostAfterSeconds (2 s) to give up, plus polling.
+    // kvm-b's HEARTBEAT_TTL_MS (1.5 s) to notice, hostLostAfterSeconds (2 s) to give up, plus polling.
     const lostSeen = updates.find((summary) => summary.counts.lost > 0);
     expect(lostSeen).toBeDefined();
     expect(Date.now() - killedAt).toBeLessThan(15_000);
@@ -250,7 +258,7 @@ describe('fleet runs', () => {
 
     // The host comes back: what was given up stays undone (no surprise snapshots later).
     fleet.hosts.get('kvm-b')!.setFaults([]);
-    await fleet.startHost('kvm-b');
+    await fleet.startHost('kvm-b', { JOB_LOCK_MS: '2000', JOB_STALLED_CHECK_MS: '1000' });
     await new Promise((resolve) => setTimeout(resolve, 3500));
     const creates = createCalls(fleet.hosts.get('kvm-b')!);
     expect(creates).toHaveLength(1); // only the one that was running when the worker died
@@ -258,7 +266,9 @@ describe('fleet runs', () => {
 
   it('a worker restarted mid-run picks up where it was, without duplicates', async () => {
     const fleet = await fleetOf('restart', { 'kvm-a': ['a1', 'a2', 'a3'] }, writePolicy('restart', { perHost: 1, hostLostAfterSeconds: 60 }));
-    const worker = await fleet.startHost('kvm-a');
+    // A short job lock, so the job the killed worker held is handed out again quickly.
+    const quickStall = { JOB_LOCK_MS: '2000', JOB_STALLED_CHECK_MS: '1000' };
+    const worker = await fleet.startHost('kvm-a', quickStall);
     const fake = fleet.hosts.get('kvm-a')!;
     fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 800 }]);
     const plan = await planFleet(fleet.core, request({ name: 'resume' }));
@@ -266,7 +276,7 @@ describe('fleet runs', () => {
     const watching = watchFleetRun(fleet.core, plan.id, { pollMs: 100 });
     await until(async () => createCalls(fake).length > 0);
     await worker.stop('SIGKILL');
-    await fleet.startHost('kvm-a');
+    await fleet.startHost('kvm-a', quickStall);
     const final = await watching;
     expect(final.counts.done).toBe(3);
     for (const vm of ['a1', 'a2', 'a3']) expect(snapshotNames(fake, vm)).toEqual(['resume']);
