@@ -1,7 +1,7 @@
 import { SnapbotError } from '../shared/errors.js';
 import type { InventoryVm } from '../shared/hosts.js';
 import type { Logger } from '../shared/logger.js';
-import type { DomainSummary, Hypervisor } from './hypervisor/hypervisor.js';
+import type { DomainSummary, Hypervisor, SnapshotName } from './hypervisor/hypervisor.js';
 import { mapWithLimit } from './map-with-limit.js';
 
 export interface ResolvedVm {
@@ -50,6 +50,20 @@ export class HostInventory {
     } catch (error) {
       if (error instanceof SnapbotError && error.code === 'DOMAIN_NOT_FOUND') this.vms.delete(uuid);
       else this.logger.warn({ err: error, uuid }, 'inventory refresh of one VM failed');
+    }
+  }
+
+  /**
+   * What a job just did to a VM's snapshots, applied without asking libvirt again (the
+   * periodic refresh still re-reads everything, so drift does not last).
+   */
+  noteSnapshot(uuid: string, change: { added: SnapshotName } | { removed: string }): void {
+    const vm = this.vms.get(uuid);
+    if (!vm) return;
+    if ('added' in change) {
+      if (!vm.snapshots.some((snapshot) => snapshot.name === change.added.name)) vm.snapshots = [...vm.snapshots, change.added];
+    } else {
+      vm.snapshots = vm.snapshots.filter((snapshot) => snapshot.name !== change.removed);
     }
   }
 

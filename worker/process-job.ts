@@ -55,7 +55,10 @@ export function createJobProcessor(deps: JobProcessorDeps) {
     const request = parsed.data;
     const logger = deps.logger.child({ jobId, host: deps.hostId, vm: request.vm, kind: request.kind });
     const fleetRef = request.kind === 'create' || request.kind === 'delete' ? request.fleet : undefined;
-    const fleet = fleetRef ? new FleetGate(deps.redis, deps.prefix, fleetRef, jobId, deps.hostId, deps.fleetPermitLeaseMs) : null;
+    // A per-host limit of at least this worker's slots is kept by the slots themselves, and
+    // waiting there is cheaper than stepping aside and coming back for a permit.
+    const limits = fleetRef && fleetRef.perHost >= deps.slots.size ? { ...fleetRef, perHost: 0 } : fleetRef;
+    const fleet = limits ? new FleetGate(deps.redis, deps.prefix, limits, jobId, deps.hostId, deps.fleetPermitLeaseMs) : null;
     let holdsPermit = false;
     try {
       if (request.host !== deps.hostId) {
@@ -90,7 +93,10 @@ export function createJobProcessor(deps: JobProcessorDeps) {
         }),
       );
       logger.info({ durationMs: result.durationMs }, 'job done');
-      if (request.kind !== 'list' && request.kind !== 'info') void deps.inventory.refreshVm(uuid);
+      // The heartbeat's inventory follows what the job did; a revert changes more (state, undo point), so it re-reads.
+      if (result.kind === 'create') deps.inventory.noteSnapshot(uuid, { added: { name: result.snapshot.name, location: result.snapshot.location } });
+      else if (result.kind === 'delete') deps.inventory.noteSnapshot(uuid, { removed: result.deleted.name });
+      else if (result.kind === 'revert') void deps.inventory.refreshVm(uuid);
       await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
       return result;
     } catch (error) {
@@ -146,7 +152,8 @@ async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'c
   const jobId = job.id ?? '';
   // A retry (or a run after a crash) may find the snapshot its own earlier attempt made.
   // A first try cannot, and a name taken by anyone else still fails the create itself.
-  const firstTry = job.attemptsMade === 0 && (job.attemptsStarted ?? 0) <= 1;
+  // (Stepping aside for a fleet permit is not an attempt; a stall after a crash is counted.)
+  const firstTry = job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0;
   const earlier = firstTry ? null : await findOwnSnapshot(deps, vm, request.name, jobId);
   if (earlier) return { snapshot: earlier, note: null, recovered: true };
 
@@ -169,7 +176,8 @@ async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'c
     }
     throw error;
   }
-  const snapshot = toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, request.name));
+  // libvirt makes a snapshot it has just created the current one.
+  const snapshot = toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, request.name, { knownCurrent: true }));
   return { snapshot, note, recovered: false };
 }
 

@@ -23,8 +23,11 @@ export interface Hypervisor {
   listSnapshots(uuid: string): Promise<RawSnapshot[]>;
   /** Snapshot names with their location, cheaply (the inventory refreshes this often). */
   listSnapshotNames(uuid: string): Promise<SnapshotName[]>;
-  /** One snapshot; SNAPSHOT_NOT_FOUND when it does not exist. */
-  snapshotInfo(uuid: string, name: string): Promise<RawSnapshot>;
+  /**
+   * One snapshot; SNAPSHOT_NOT_FOUND when it does not exist. `knownCurrent`: the caller
+   * knows whether it is the current one (a snapshot just created is), saving a lookup.
+   */
+  snapshotInfo(uuid: string, name: string, options?: { knownCurrent?: boolean }): Promise<RawSnapshot>;
   createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void>;
   revertSnapshot(uuid: string, name: string): Promise<void>;
   deleteSnapshot(uuid: string, name: string): Promise<void>;

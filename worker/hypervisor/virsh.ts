@@ -178,7 +178,8 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   /** One snapshot; SNAPSHOT_NOT_FOUND when the domain has none by that name. */
-  async snapshotInfo(uuid: string, name: string): Promise<RawSnapshot> {
+  async snapshotInfo(uuid: string, name: string, options: { knownCurrent?: boolean } = {}): Promise<RawSnapshot> {
+    if (options.knownCurrent !== undefined) return { ...(await this.dumpSnapshot(uuid, name)), current: options.knownCurrent };
     const [snapshot, current] = await Promise.allSettled([this.dumpSnapshot(uuid, name), this.currentSnapshotName(uuid)]);
     // The snapshot's own failure says more than the current-snapshot lookup's.
     if (snapshot.status === 'rejected') throw snapshot.reason;
