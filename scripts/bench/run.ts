@@ -4,6 +4,8 @@ import { cpus, release, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CleanupStack } from './cleanup-stack.js';
 import { runDiscordBench } from './discord-latency.js';
+import { runFleetBench, type FleetWorkerMode } from './fleet.js';
+import type { LatencyScope } from './fleet-fake-hosts.js';
 import { runQueueOverhead, type OverheadOperation } from './queue-overhead.js';
 import { loadAverage } from './processes.js';
 import { printLine, printSummary, type SectionResult } from './report.js';
@@ -15,11 +17,11 @@ import { runWorkerRss } from './worker-rss.js';
  * redis-server on a free port and removes whatever it started when it ends (or on Ctrl-C).
  */
 
-const SECTIONS = ['overhead', 'snapctl', 'rss', 'discord'] as const;
+const SECTIONS = ['overhead', 'snapctl', 'rss', 'discord', 'fleet'] as const;
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --only <sections>     overhead, snapctl, rss, discord (comma-separated; default: all)
+  --only <sections>     overhead, snapctl, rss, discord, fleet (comma-separated; default: all)
   --ops <n>             overhead: operations to time (default 500)
   --op <info|create>    overhead: the operation (default info)
   --warmup <n>          overhead: untimed warm-up pairs (default 10)
@@ -31,6 +33,16 @@ const USAGE = `usage: npm run bench -- [options]
   --interactions <n>    discord: slash commands timed to their acknowledgement (default 200)
   --vms <n>             discord: VMs in the inventory for autocomplete (default 10000)
   --progress-seconds <s>  discord: how long the progress-reporting job runs (default 60)
+  --fleet-hosts <n>     fleet: simulated hosts, one worker each (default 20)
+  --fleet-vms-per-host <n>  fleet: VMs per host (default 50)
+  --fleet-concurrency <n>   fleet: WORKER_CONCURRENCY of every worker (default 4)
+  --fleet-per-host <n>  fleet: the policy's fleet.perHost, 0 = the worker's limit only (default: the concurrency)
+  --fleet-latency-ms <n>    fleet: fake virsh latency (default 100)
+  --fleet-latency-on <all|create|both>  fleet: every virsh call sleeps it, only snapshot-create-as, or both variants (default both)
+  --fleet-runs <n>      fleet: runs per variant (default 3)
+  --fleet-workers <in-process|processes>  fleet: workers in this process or as child processes (default in-process)
+  --fleet-max-concurrent <n>  fleet: the policy's fleet.maxConcurrent, 0 = no limit (default hosts × concurrency)
+  --no-fleet-control    fleet: skip the control run of one host alone with the same VMs per host
   --no-aof              run Redis without persistence (default: AOF, appendfsync always, as npm start does)
   --help
 `;
@@ -58,6 +70,16 @@ function parseOptions(argv: string[]) {
       interactions: { type: 'string' },
       vms: { type: 'string' },
       'progress-seconds': { type: 'string' },
+      'fleet-hosts': { type: 'string' },
+      'fleet-vms-per-host': { type: 'string' },
+      'fleet-concurrency': { type: 'string' },
+      'fleet-latency-ms': { type: 'string' },
+      'fleet-latency-on': { type: 'string' },
+      'fleet-runs': { type: 'string' },
+      'fleet-workers': { type: 'string' },
+      'fleet-max-concurrent': { type: 'string' },
+      'fleet-per-host': { type: 'string' },
+      'no-fleet-control': { type: 'boolean', default: false },
       'no-aof': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -68,6 +90,18 @@ function parseOptions(argv: string[]) {
   for (const name of only) {
     if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only expects ${SECTIONS.join(', ')}; got ${JSON.stringify(name)}`);
   }
+  const latencyOn = values['fleet-latency-on'] ?? 'both';
+  const scopes: Record<string, LatencyScope[]> = { all: ['all'], create: ['snapshot-create-as'], both: ['all', 'snapshot-create-as'] };
+  if (!(latencyOn in scopes)) throw new Error(`--fleet-latency-on expects all, create or both, got ${JSON.stringify(latencyOn)}`);
+  const fleetWorkers = values['fleet-workers'] ?? 'in-process';
+  if (fleetWorkers !== 'in-process' && fleetWorkers !== 'processes') throw new Error(`--fleet-workers expects in-process or processes, got ${JSON.stringify(fleetWorkers)}`);
+  const orNull = (name: 'fleet-max-concurrent' | 'fleet-per-host') => {
+    const value = values[name];
+    if (value === undefined) return null;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`--${name} expects 0 or a positive integer, got ${JSON.stringify(value)}`);
+    return parsed;
+  };
   const operation = values.op ?? 'info';
   if (operation !== 'info' && operation !== 'create') throw new Error(`--op expects info or create, got ${JSON.stringify(operation)}`);
   return {
@@ -85,6 +119,19 @@ function parseOptions(argv: string[]) {
     interactions: positive('interactions', values.interactions, 200),
     vms: positive('vms', values.vms, 10_000),
     progressSeconds: positive('progress-seconds', values['progress-seconds'], 60),
+    fleet: {
+      hosts: positive('fleet-hosts', values['fleet-hosts'], 20),
+      vmsPerHost: positive('fleet-vms-per-host', values['fleet-vms-per-host'], 50),
+      concurrency: positive('fleet-concurrency', values['fleet-concurrency'], 4),
+      latencyMs: positive('fleet-latency-ms', values['fleet-latency-ms'], 100),
+      scopes: scopes[latencyOn]!,
+      runs: positive('fleet-runs', values['fleet-runs'], 3),
+      workers: fleetWorkers as FleetWorkerMode,
+      perHost: orNull('fleet-per-host'),
+      maxConcurrent: orNull('fleet-max-concurrent'),
+      control: !values['no-fleet-control'],
+      durableRedis: !values['no-aof'],
+    },
   };
 }
 
@@ -133,6 +180,8 @@ async function main(): Promise<number> {
         results.push(await runQueueOverhead({ ops: options.ops, operation: options.operation, warmup: options.warmup, durableRedis: options.durableRedis }, cleanups));
       } else if (section === 'snapctl') {
         results.push(await runSnapctlWallTime({ runs: options.runs, durableRedis: options.durableRedis }, cleanups));
+      } else if (section === 'fleet') {
+        results.push(await runFleetBench(options.fleet, cleanups));
       } else if (section === 'discord') {
         results.push(
           await runDiscordBench(
