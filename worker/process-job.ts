@@ -40,6 +40,7 @@ export interface JobProcessorDeps {
 
 /** A fleet job that finds its run's limits all taken waits this long (plus jitter) in BullMQ's delayed set. */
 const FLEET_PERMIT_RETRY_MS = 100;
+const STEP_ASIDE = Symbol('step aside for a fleet permit');
 
 type Kind<K extends SnapshotJob['kind']> = Extract<SnapshotJob, { kind: K }>;
 
@@ -59,45 +60,51 @@ export function createJobProcessor(deps: JobProcessorDeps) {
     // waiting there is cheaper than stepping aside and coming back for a permit.
     const limits = fleetRef && fleetRef.perHost >= deps.slots.size ? { ...fleetRef, perHost: 0 } : fleetRef;
     const fleet = limits ? new FleetGate(deps.redis, deps.prefix, limits, jobId, deps.hostId, deps.fleetPermitLeaseMs) : null;
-    let holdsPermit = false;
     try {
       if (request.host !== deps.hostId) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
       }
-      if (fleet) {
-        await fleet.assertMayStart();
-        holdsPermit = await fleet.tryAcquirePermit();
-        if (!holdsPermit) {
-          // The run's limits are all in use: step aside (not an attempt) so this slot serves other jobs.
-          await job.moveToDelayed(Date.now() + FLEET_PERMIT_RETRY_MS + Math.floor(Math.random() * FLEET_PERMIT_RETRY_MS), token).catch((moveError: unknown) => {
-            // Our job lock lapsed (an overloaded host): the job is no longer ours to move.
-            // BullMQ's stall check hands it out again; nothing ran, so nothing is recorded.
-            logger.warn({ err: moveError }, 'could not step aside for a fleet permit; leaving the job to the stall check');
-          });
-          throw new DelayedError();
-        }
-      }
+      // A cancelled target need not wait for its VM or a slot to be refused.
+      await fleet?.assertMayStart();
       const started = Date.now();
       // Locked by name (a libvirt domain name is unique on its host), and the name is
       // resolved to a UUID only under the lock: an earlier job may have replaced the VM.
       if (deps.locks.isBusy(request.vm)) {
         await reportProgress(job, { phase: 'waiting-for-vm', host: deps.hostId, message: `waiting for earlier jobs on ${request.vm}` });
       }
-      const { result, uuid } = await deps.locks.withVmLock(request.vm, () =>
+      const outcome = await deps.locks.withVmLock(request.vm, () =>
         deps.slots.withSlot(async () => {
-          // Checked again under the lock: a Cancel may have come while this job waited.
-          await fleet?.markRunning();
-          const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
-          await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
-          return { result: await runOperation(deps, job, request, vm, started), uuid: vm.uuid };
+          // The run's permit is taken only now, holding a slot, so that no job holds one while it waits.
+          if (fleet && !(await fleet.tryAcquirePermit())) return STEP_ASIDE;
+          try {
+            // Checked again under the lock: a Cancel may have come while this job waited.
+            await fleet?.markRunning();
+            const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
+            await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
+            const result = await runOperation(deps, job, request, vm, started);
+            // Recorded before the permit goes back, so the run never shows more running than its limits.
+            await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
+            return { result, uuid: vm.uuid };
+          } finally {
+            await fleet?.releasePermit().catch((releaseError: unknown) => logger.warn({ err: releaseError }, 'could not release fleet permit'));
+          }
         }),
       );
+      if (outcome === STEP_ASIDE) {
+        // The run's limits are all in use: step aside (not an attempt) so this slot serves other jobs.
+        await job.moveToDelayed(Date.now() + FLEET_PERMIT_RETRY_MS + Math.floor(Math.random() * FLEET_PERMIT_RETRY_MS), token).catch((moveError: unknown) => {
+          // Our job lock lapsed (an overloaded host): the job is no longer ours to move.
+          // BullMQ's stall check hands it out again; nothing ran, so nothing is recorded.
+          logger.warn({ err: moveError }, 'could not step aside for a fleet permit; leaving the job to the stall check');
+        });
+        throw new DelayedError();
+      }
+      const { result, uuid } = outcome;
       logger.info({ durationMs: result.durationMs }, 'job done');
       // The heartbeat's inventory follows what the job did; a revert changes more (state, undo point), so it re-reads.
       if (result.kind === 'create') deps.inventory.noteSnapshot(uuid, { added: { name: result.snapshot.name, location: result.snapshot.location } });
       else if (result.kind === 'delete') deps.inventory.noteSnapshot(uuid, { removed: result.deleted.name });
       else if (result.kind === 'revert') void deps.inventory.refreshVm(uuid);
-      await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
       return result;
     } catch (error) {
       if (error instanceof DelayedError) throw error;
@@ -108,8 +115,6 @@ export function createJobProcessor(deps: JobProcessorDeps) {
         await fleet.markFailed(decodeFailedReason(failure.message)).catch((recordError: unknown) => logger.warn({ err: recordError }, 'could not record fleet failure'));
       }
       throw failure;
-    } finally {
-      if (holdsPermit) await fleet?.releasePermit().catch((releaseError: unknown) => logger.warn({ err: releaseError }, 'could not release fleet permit'));
     }
   };
 }
