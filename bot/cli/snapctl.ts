@@ -358,9 +358,14 @@ export function buildProgram(): Command {
       const json = Boolean(global().json);
       await withCore(async (core) => {
         const run = await cancelFleet(core, runId, { id: requester() });
+        if (run.status === 'discarded') {
+          // A preview or an approval request: nothing had been queued.
+          if (json) process.stdout.write(`${JSON.stringify({ ok: true, runId, status: run.status })}\n`);
+          else process.stdout.write(`Fleet run ${runId} withdrawn before it started; nothing was queued.\n`);
+          return;
+        }
         say(json, `Fleet run ${runId} is ${run.status}.`);
-        const summary = run.status === 'discarded' ? await fleetSummary(core, runId) : await followFleetRun(core, runId, json);
-        printFleetOutcome(summary!, json);
+        printFleetOutcome(await followFleetRun(core, runId, json), json);
       });
     });
   fleet

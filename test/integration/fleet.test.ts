@@ -327,6 +327,24 @@ describe('fleet runs', () => {
     expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a1')).toEqual([]);
   });
 
+  it('snapctl: a delete waits for approval (--no-wait gives the run id), and can be withdrawn', async () => {
+    const fleet = await fleetOf('withdraw', { 'kvm-a': ['a1'] }, writePolicy('withdraw', { approval: { deletes: true } }));
+    await fleet.startHost('kvm-a');
+    await createSnapshot(fleet.core, { vm: 'a1', name: 'keep-me', requestedBy: 'test' }, { timeoutMs: 20_000 });
+    await until(async () => (await listHosts(fleet.core))[0]?.vms[0]?.snapshots.length === 1);
+    const pending = parseJsonOutput(await runSnapctl(['fleet', 'delete', '--target', 'a1', '--name', 'keep-*', '--yes', '--no-wait', '--json'], fleet.env));
+    expect(pending).toMatchObject({ ok: true, started: false, status: 'pending' });
+    const runId = pending.runId as string;
+    const status = await runSnapctl(['fleet', 'status', runId], fleet.env);
+    expect(status.stdout).toContain(`Fleet run ${runId} (delete 'keep-*' on 'a1'): pending`);
+    const withdrawn = await runSnapctl(['fleet', 'cancel', runId, '--json'], fleet.env);
+    expect(withdrawn.code).toBe(0);
+    expect(parseJsonOutput(withdrawn)).toEqual({ ok: true, runId, status: 'discarded' });
+    expect((await decideFleet(fleet.core, { runId, actor: SECOND_ADMIN, decision: 'approve' })).outcome).toBe('closed:discarded');
+    expect(fleet.hosts.get('kvm-a')!.calls().filter((call) => call.argv.includes('snapshot-delete'))).toHaveLength(0);
+    expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a1')).toEqual(['keep-me']);
+  });
+
   it('a fleet job and a single job never touch one VM at once', async () => {
     const fleet = await fleetOf('shared-lock', { 'kvm-a': ['a1'] }, writePolicy('shared-lock', {}));
     await fleet.startHost('kvm-a');
