@@ -92,7 +92,7 @@ export const policySchema = z
           })
           .strict()
           .default({ snapshotsAbove: 50, deletes: true, approvers: [ADMINISTRATORS], required: 1, allowSelfApproval: false, ttlMinutes: 15 }),
-        /** A host silent this long during a run has its unfinished targets given up (HOST_OFFLINE). */
+        /** A host offline this long during a run (timed by Redis's clock) has its unfinished targets given up (HOST_OFFLINE). */
         hostLostAfterSeconds: z.number().int().min(1).max(24 * 3600).default(120),
       })
       .strict()

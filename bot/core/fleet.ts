@@ -616,24 +616,13 @@ export async function watchFleetRun(core: SnapbotCore, runId: string, options: W
       return finishRun(core, run, hosts, options);
     }
     if (run.status === 'running' || run.status === 'cancelling') {
-      const now = Date.now();
-      const givenUp = hosts.filter((host) => !host.online && now - Date.parse(host.lastSeen) > lostAfterMs).map((host) => host.hostId);
-      const abandoned = unfinished.filter((target) => givenUp.includes(target.host));
-      if (abandoned.length > 0) {
-        await settleTargets(
-          core,
-          run.plan,
-          abandoned,
-          {
-            state: 'failed',
-            at: now,
-            code: 'HOST_OFFLINE',
-            message: `Host ${abandoned[0]!.host} went offline during the run (last heartbeat over ${core.policy.fleet.hostLostAfterSeconds}s ago); given up. A job that was running may or may not have finished on the host.`,
-          },
-          true,
-        );
-        continue;
+      const givenUp = await hostsOfflineLongerThan(core, run, hosts, new Set(unfinished.map((target) => target.host)), lostAfterMs);
+      for (const hostId of givenUp) {
+        const message = `Host ${hostId} went offline during the run and stayed offline over ${core.policy.fleet.hostLostAfterSeconds}s; given up. A job that was running may or may not have finished on the host.`;
+        const abandoned = unfinished.filter((target) => target.host === hostId);
+        await settleTargets(core, run.plan, abandoned, { state: 'failed', at: Date.now(), code: 'HOST_OFFLINE', message }, true);
       }
+      if (givenUp.length > 0) continue;
     }
     const fingerprint = JSON.stringify([summary.status, summary.counts, summary.hosts]);
     if (fingerprint !== last) {
@@ -644,6 +633,32 @@ export async function watchFleetRun(core: SnapbotCore, runId: string, options: W
     if (options.signal?.aborted) return summary;
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
+}
+
+/**
+ * The run's hosts that have been offline longer than `limitMs`, timed by Redis's clock
+ * from when a watcher first saw them offline (a host's own clock may be skewed), and
+ * kept in the run's record so a watcher that takes over goes on counting.
+ */
+async function hostsOfflineLongerThan(core: SnapbotCore, run: FleetRun, hosts: readonly HostStatus[], hostIds: ReadonlySet<string>, limitMs: number): Promise<string[]> {
+  const key = fleetKeys(core.prefix, run.plan.id).run;
+  const watched = hosts.filter((host) => hostIds.has(host.hostId));
+  if (watched.length === 0) return [];
+  const fields = watched.map((host) => `offlineSince:${host.hostId}`);
+  const [[seconds, micros], recorded] = await Promise.all([core.redis.time(), core.redis.hmget(key, ...fields)]);
+  const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const givenUp: string[] = [];
+  for (const [index, host] of watched.entries()) {
+    const since = recorded[index];
+    if (host.online) {
+      if (since) await core.redis.hdel(key, fields[index]!);
+    } else if (!since) {
+      await core.redis.hsetnx(key, fields[index]!, String(redisNow));
+    } else if (redisNow - Number(since) > limitMs) {
+      givenUp.push(host.hostId);
+    }
+  }
+  return givenUp;
 }
 
 async function finishRun(core: SnapbotCore, run: FleetRun, hosts: readonly HostStatus[], options: WatchOptions): Promise<FleetSummary> {
