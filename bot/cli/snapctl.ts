@@ -20,9 +20,9 @@ import {
   type OperationRequest,
 } from '../core/snapshots.js';
 import {
+  awaitFleetDecision,
   cancelFleet,
   confirmFleet,
-  expireDueFleetApprovals,
   fleetList,
   fleetSummary,
   getFleetRun,
@@ -240,26 +240,12 @@ async function runFleet(action: 'snapshot' | 'delete', options: FleetRunOptions,
       }
       say(json, `Approval requested for fleet run ${plan.id} (${plan.approval?.reason}); waiting until ${confirmed.run.expiresAt}…`);
       if (!(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
-      await waitForFleetDecision(core, plan.id, global.timeout * 1000);
+      await awaitFleetDecision(core, plan.id, { timeoutMs: global.timeout * 1000 });
     }
     printFleetOutcome(await followFleetRun(core, plan.id, json), json);
   });
 }
 
-async function waitForFleetDecision(core: SnapbotCore, runId: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await getFleetRun(core, runId);
-    if (!run) throw new SnapbotError('INTERNAL', `Fleet run ${runId} vanished from Redis.`);
-    if (run.status === 'denied') throw new SnapbotError('FORBIDDEN', `Fleet run ${runId} was denied (by Discord user ${run.deniedBy}). Nothing was done.`);
-    if (run.status === 'expired') throw new SnapbotError('APPROVAL_EXPIRED', `Approval for fleet run ${runId} expired without enough approvals. Nothing was done.`);
-    if (run.status === 'discarded') throw new SnapbotError('CANCELLED', `Fleet run ${runId} was withdrawn by ${run.cancelledBy}. Nothing was done.`);
-    if (run.status !== 'pending') return;
-    if (run.expiresAt && Date.now() >= Date.parse(run.expiresAt)) await expireDueFleetApprovals(core);
-    if (Date.now() > deadline) throw new SnapbotError('TIMEOUT', `No decision on fleet run ${runId} in time; the request stays open until ${run.expiresAt}.`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
 
 export function buildProgram(): Command {
   const program = new Command('snapctl')

@@ -417,6 +417,27 @@ export async function decideFleet(
   return { outcome, approvals, run: await getFleetRun(core, input.runId) };
 }
 
+/**
+ * Waits for a fleet approval request's decision, for callers that cannot take the clicks
+ * (snapctl): returns once the run is approved (and started); a denial is FORBIDDEN, an
+ * expiry APPROVAL_EXPIRED, a withdrawal CANCELLED, and in each case nothing ran.
+ */
+export async function awaitFleetDecision(core: SnapbotCore, runId: string, options: { timeoutMs: number; pollMs?: number }): Promise<FleetRun> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const run = await getFleetRun(core, runId);
+    if (!run) throw new SnapbotError('INTERNAL', `Fleet run ${runId} vanished from Redis.`);
+    if (run.status === 'denied') throw new SnapbotError('FORBIDDEN', `Fleet run ${runId} was denied (by Discord user ${run.deniedBy}). Nothing was done.`);
+    if (run.status === 'expired') throw new SnapbotError('APPROVAL_EXPIRED', `Approval for fleet run ${runId} expired without enough approvals. Nothing was done.`);
+    if (run.status === 'discarded') throw new SnapbotError('CANCELLED', `Fleet run ${runId} was withdrawn by ${run.cancelledBy}. Nothing was done.`);
+    if (run.status !== 'pending') return run;
+    // Expiry is decided by the same atomic transition the bot's sweeper uses, so no bot needs to be running.
+    if (run.expiresAt && Date.now() >= Date.parse(run.expiresAt)) await expireDueFleetApprovals(core);
+    if (Date.now() > deadline) throw new SnapbotError('TIMEOUT', `No decision on fleet run ${runId} in time; the request stays open until ${run.expiresAt}.`);
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
+  }
+}
+
 /** Expires fleet approval requests past their time (the bot's sweeper calls this). */
 export async function expireDueFleetApprovals(core: SnapbotCore): Promise<FleetRun[]> {
   const due = await core.redis.zrangebyscore(pendingKey(core), 0, Date.now());

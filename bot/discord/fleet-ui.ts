@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { DiscordAPIError, MessageFlags, type APIEmbed, type ButtonInteraction, type Client } from 'discord.js';
-import { SnapbotError, type ErrorPayload } from '../../shared/errors.js';
+import { SnapbotError } from '../../shared/errors.js';
 import type { Actor } from '../core/authorize.js';
 import {
   approvedNotStarted,
@@ -35,6 +34,7 @@ import {
   renderFleetPreview,
 } from './render/render-fleet.js';
 import { renderUserError } from './render/render-job.js';
+import { userFacingError } from './run-command.js';
 
 type MessageRef = { channelId: string; messageId: string };
 
@@ -188,15 +188,7 @@ function requesterOf(actor: Actor): FleetRequester {
 
 /** Tells the clicker alone what went wrong: their mistake with its code, anything else as internal with a reference. */
 async function answerPrivately(interaction: ButtonInteraction, context: BotContext, error: unknown): Promise<void> {
-  let payload: ErrorPayload;
-  if (error instanceof SnapbotError) {
-    payload = error.toPayload();
-  } else {
-    const reference = randomBytes(4).toString('hex');
-    context.logger.error({ err: error, reference, button: interaction.customId, user: interaction.user.id }, 'internal error in a fleet button');
-    payload = { code: 'INTERNAL', message: `Internal error in the bot (ref ${reference}); the detail is in the bot's log.` };
-  }
-  await tellClicker(interaction, renderUserError(payload));
+  await tellClicker(interaction, renderUserError(userFacingError(context, error, { button: interaction.customId, user: interaction.user.id })));
 }
 
 function tellClicker(interaction: ButtonInteraction, content: string): Promise<unknown> {

@@ -6,6 +6,17 @@ import { LiveReply, type ReplyPayload } from './live-reply.js';
 import { renderJobFailure, renderUserError, type JobHeading } from './render/render-job.js';
 
 /**
+ * What a user is shown for an error: a SnapbotError as it is (its code and sentence);
+ * anything else as INTERNAL with a reference to the log line that holds the detail.
+ */
+export function userFacingError(context: BotContext, error: unknown, where: Record<string, string>): ErrorPayload {
+  if (error instanceof SnapbotError) return error.toPayload();
+  const reference = randomBytes(4).toString('hex');
+  context.logger.error({ err: error, reference, ...where }, 'internal error');
+  return { code: 'INTERNAL', message: `Internal error in the bot (ref ${reference}); the detail is in the bot's log.` };
+}
+
+/**
  * The answer to a failure, by who caused it: a user's mistake before anything was queued
  * (bad name, not allowed, unknown VM) goes to them alone, ephemerally; a job that failed
  * after being queued stays in the public reply; anything unexpected is internal, shown
@@ -17,14 +28,7 @@ export async function reportFailure(
   error: unknown,
   where: { heading?: JobHeading; live?: LiveReply; queuedOn?: string | undefined },
 ): Promise<void> {
-  let payload: ErrorPayload;
-  if (error instanceof SnapbotError) {
-    payload = error.toPayload();
-  } else {
-    const reference = randomBytes(4).toString('hex');
-    context.logger.error({ err: error, reference, command: interaction.commandName, user: interaction.user.id }, 'internal error in command');
-    payload = { code: 'INTERNAL', message: `Internal error in the bot (ref ${reference}); the detail is in the bot's log.` };
-  }
+  const payload = userFacingError(context, error, { command: interaction.commandName, user: interaction.user.id });
   if (where.queuedOn === undefined || !where.live || !where.heading) {
     await interaction.deleteReply().catch(() => undefined);
     await interaction.followUp({ content: renderUserError(payload), flags: MessageFlags.Ephemeral });

@@ -18,7 +18,7 @@ import { createFastFakeFleet, type FastFakeCall, type FastFakeHost, type Latency
 import { commandCounts, memoryField, startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { baseEnv, loadAverage, sleep, startNodeProcess, WORKER_MAIN, type LongRunningProcess } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult, type TargetCheck } from './report.js';
-import { mib, ms, summarize } from './stats.js';
+import { mib, ms, summarize, toSteps } from './stats.js';
 
 /**
  * Section 5: one fleet snapshot over many VMs on many simulated hosts. planFleet →
@@ -216,22 +216,6 @@ function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return counts;
 }
 
-function stepsOf(records: readonly CallRecord[]): CallRecord[][] {
-  const steps: CallRecord[][] = [];
-  let current: CallRecord[] = [];
-  let currentEnd = Number.NEGATIVE_INFINITY;
-  for (const record of [...records].sort((a, b) => a.start - b.start)) {
-    if (current.length > 0 && record.start >= currentEnd) {
-      steps.push(current);
-      current = [];
-      currentEnd = Number.NEGATIVE_INFINITY;
-    }
-    current.push(record);
-    currentEnd = Math.max(currentEnd, record.end);
-  }
-  if (current.length > 0) steps.push(current);
-  return steps;
-}
 
 /**
  * Splits each VM's calls into the job's own and the refresh after it. A job's own calls
@@ -268,7 +252,7 @@ function analyseCalls(records: readonly CallRecord[], startedAt: number, finishe
     own.push(...mine);
     after.push(...calls.filter((call) => call.start >= jobEnd));
     if (mine.length === 0) continue;
-    const steps = stepsOf(mine);
+    const steps = toSteps(mine);
     stepsPerJob.push(steps.length);
     const span = Math.max(...mine.map((call) => call.end)) - Math.min(...mine.map((call) => call.start));
     jobSpanMs.push(span);

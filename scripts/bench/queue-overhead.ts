@@ -13,7 +13,7 @@ import type { CleanupStack } from './cleanup-stack.js';
 import { commandCounts, startPrivateRedis } from './private-redis.js';
 import { baseEnv, loadAverage, sleep, timeCommand } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult } from './report.js';
-import { DISTRIBUTION_HEADERS, distributionRow, ms, summarize, type Distribution } from './stats.js';
+import { DISTRIBUTION_HEADERS, distributionRow, ms, summarize, toSteps, type Distribution } from './stats.js';
 
 /**
  * Section 1: what the queue adds. The same operations go once through the client API
@@ -95,23 +95,6 @@ class RecordingRunner {
   }
 }
 
-/** Calls that overlap in time form one step; steps follow each other. */
-function toSteps(records: readonly VirshCallRecord[]): VirshCallRecord[][] {
-  const steps: VirshCallRecord[][] = [];
-  let current: VirshCallRecord[] = [];
-  let currentEnd = Number.NEGATIVE_INFINITY;
-  for (const record of [...records].sort((a, b) => a.start - b.start)) {
-    if (current.length > 0 && record.start >= currentEnd) {
-      steps.push(current);
-      current = [];
-      currentEnd = Number.NEGATIVE_INFINITY;
-    }
-    current.push(record);
-    currentEnd = Math.max(currentEnd, record.end);
-  }
-  if (current.length > 0) steps.push(current);
-  return steps;
-}
 
 /** Wall time during which at least one virsh process ran. */
 function virshBusyMs(steps: readonly VirshCallRecord[][]): number {

@@ -71,3 +71,21 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
   const rule = widths.map((width) => '-'.repeat(width)).join('  ');
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
+
+/** Calls that overlap in time form one step; steps follow each other (how sequential a job's virsh calls are). */
+export function toSteps<T extends { start: number; end: number }>(records: readonly T[]): T[][] {
+  const steps: T[][] = [];
+  let current: T[] = [];
+  let currentEnd = Number.NEGATIVE_INFINITY;
+  for (const record of [...records].sort((a, b) => a.start - b.start)) {
+    if (current.length > 0 && record.start >= currentEnd) {
+      steps.push(current);
+      current = [];
+      currentEnd = Number.NEGATIVE_INFINITY;
+    }
+    current.push(record);
+    currentEnd = Math.max(currentEnd, record.end);
+  }
+  if (current.length > 0) steps.push(current);
+  return steps;
+}

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../bot/core/authorize.js';
 import { SnapbotCore } from '../../bot/core/core.js';
 import {
+  awaitFleetDecision,
   cancelFleet,
   confirmFleet,
   decideFleet,
@@ -341,6 +342,7 @@ describe('fleet runs', () => {
     expect(withdrawn.code).toBe(0);
     expect(parseJsonOutput(withdrawn)).toEqual({ ok: true, runId, status: 'discarded' });
     expect((await decideFleet(fleet.core, { runId, actor: SECOND_ADMIN, decision: 'approve' })).outcome).toBe('closed:discarded');
+    await expect(awaitFleetDecision(fleet.core, runId, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'CANCELLED' });
     expect(fleet.hosts.get('kvm-a')!.calls().filter((call) => call.argv.includes('snapshot-delete'))).toHaveLength(0);
     expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a1')).toEqual(['keep-me']);
   });
