@@ -23,18 +23,21 @@ import { newLiveReply, reportFailure } from '../run-command.js';
 
 type Builder = SlashCommandSubcommandBuilder;
 
+/**
+ * `vm`, then `name` when the subcommand has one, then `host`: Discord refuses a command
+ * whose required options do not all come before the optional ones (and with it every
+ * command of the bulk registration).
+ */
 function withTarget(sub: Builder, snapshotName: 'none' | 'optional' | 'required') {
-  sub
-    .addStringOption((option) => option.setName('vm').setDescription('VM (libvirt domain)').setRequired(true).setAutocomplete(true).setMaxLength(200))
-    .addStringOption((option) =>
-      option.setName('host').setDescription('KVM host (only needed when the VM name is on several hosts)').setAutocomplete(true).setMaxLength(63),
-    );
+  sub.addStringOption((option) => option.setName('vm').setDescription('VM (libvirt domain)').setRequired(true).setAutocomplete(true).setMaxLength(200));
   if (snapshotName === 'required') {
     sub.addStringOption((option) => option.setName('name').setDescription('Snapshot').setRequired(true).setAutocomplete(true).setMaxLength(128));
   } else if (snapshotName === 'optional') {
     sub.addStringOption((option) => option.setName('name').setDescription('Snapshot name (default: snap-YYYYMMDD-HHMMSS)').setMaxLength(128));
   }
-  return sub;
+  return sub.addStringOption((option) =>
+    option.setName('host').setDescription('KVM host (only needed when the VM name is on several hosts)').setAutocomplete(true).setMaxLength(63),
+  );
 }
 
 const data = new SlashCommandBuilder()
