@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { HostStatus } from '../../shared/hosts.js';
 import type { SnapbotCore } from './core.js';
 import { listHosts } from './hosts.js';
@@ -11,6 +12,38 @@ export interface Suggestion {
 /** Discord's limits: 25 choices, 100 characters per label and value. */
 export const MAX_SUGGESTIONS = 25;
 const MAX_LABEL = 100;
+const MAX_VALUE = 100;
+/** A long name's value keeps this much of the name, then `…#` and a hash of the whole name. */
+const ABBREVIATED_PREFIX = 80;
+const ABBREVIATION = /^([\s\S]{80})…#([0-9a-f]{10})$/;
+
+function nameHash(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 10);
+}
+
+/**
+ * The value a suggestion fills in for `name`. Discord refuses a whole autocomplete answer
+ * when one value passes 100 characters, while libvirt names may be longer (VMs up to 200,
+ * snapshots up to 128 here): such a name is offered as its first 80 characters, `…#` and
+ * a hash of the whole name, which `expandSuggestedName` turns back into the name.
+ */
+export function suggestionValueFor(name: string): string {
+  return name.length <= MAX_VALUE ? name : `${name.slice(0, ABBREVIATED_PREFIX)}…#${nameHash(name)}`;
+}
+
+/**
+ * The name a submitted option means: itself when it is one of `names` or not an
+ * abbreviation, else the one name whose abbreviation it is. An abbreviation that fits no
+ * name (the VM or snapshot is gone) comes back unchanged and fails as unknown later.
+ */
+export function expandSuggestedName(value: string, names: Iterable<string>): string {
+  const match = ABBREVIATION.exec(value);
+  if (!match) return value;
+  const [, prefix, hash] = match;
+  const candidates = [...names];
+  if (candidates.includes(value)) return value;
+  return candidates.find((name) => name.length > MAX_VALUE && name.startsWith(prefix!) && nameHash(name) === hash) ?? value;
+}
 
 /**
  * The hosts' heartbeats, read at most once per `maxAgeMs`: autocomplete fires on every
@@ -70,9 +103,9 @@ function rank<T>(items: T[], key: (item: T) => string, query: string): T[] {
 export function suggestVms(hosts: HostStatus[], query: string): Suggestion[] {
   const entries = hosts.flatMap((host) => host.vms.map((vm) => ({ vm, host })));
   const matches = rank(entries, ({ vm, host }) => `${vm.name} ${host.hostId}`, query.trim());
-  return matches.slice(0, MAX_SUGGESTIONS).flatMap(({ vm, host }) =>
-    vm.name.length > MAX_LABEL ? [] : [{ label: clip(`${vm.name} · ${host.hostId} (${host.online ? vm.state : 'host offline'})`), value: vm.name }],
-  );
+  return matches
+    .slice(0, MAX_SUGGESTIONS)
+    .map(({ vm, host }) => ({ label: clip(`${vm.name} · ${host.hostId} (${host.online ? vm.state : 'host offline'})`), value: suggestionValueFor(vm.name) }));
 }
 
 /** Hosts matching the query; only those that have `vm` when the VM is already chosen. */
@@ -93,7 +126,7 @@ export function suggestSnapshots(hosts: HostStatus[], vm: string, host: string |
     .flatMap((candidate) => candidate.vms.filter((entry) => entry.name === vm).flatMap((entry) => entry.snapshots));
   return rank(names, (snapshot) => snapshot.name, query.trim())
     .slice(0, MAX_SUGGESTIONS)
-    .map((snapshot) => ({ label: clip(`${snapshot.name} (${snapshot.location})`), value: snapshot.name }));
+    .map((snapshot) => ({ label: clip(`${snapshot.name} (${snapshot.location})`), value: suggestionValueFor(snapshot.name) }));
 }
 
 /**
@@ -118,7 +151,7 @@ export function suggestFleetTargets(hosts: HostStatus[], typed: string): Suggest
   ];
   return rank(candidates, (candidate) => candidate.word, needle)
     .map((candidate) => ({ ...candidate, value: `${before}${negated ? '!' : ''}${candidate.word}` }))
-    .filter((candidate) => candidate.value.length <= MAX_LABEL)
+    .filter((candidate) => candidate.value.length <= MAX_VALUE)
     .slice(0, MAX_SUGGESTIONS)
     .map((candidate) => ({ label: clip(`${candidate.value} — ${negated ? 'leave out ' : ''}${candidate.detail}`), value: candidate.value }));
 }
@@ -133,7 +166,6 @@ export function suggestFleetSnapshotNames(hosts: HostStatus[], matches: (hostId:
     }
   }
   return rank([...holders], ([name]) => name, query.trim())
-    .filter(([name]) => name.length <= MAX_LABEL)
     .slice(0, MAX_SUGGESTIONS)
-    .map(([name, count]) => ({ label: clip(`${name} (${count} VM${count === 1 ? '' : 's'})`), value: name }));
+    .map(([name, count]) => ({ label: clip(`${name} (${count} VM${count === 1 ? '' : 's'})`), value: suggestionValueFor(name) }));
 }

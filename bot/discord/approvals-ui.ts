@@ -13,9 +13,10 @@ import {
 import { takeNotice } from '../core/audit.js';
 import { actorFromInteraction } from './actor.js';
 import type { BotContext, ButtonHandler } from './context.js';
-import { fetchSendableChannel, type ReplyPayload } from './live-reply.js';
+import type { ReplyPayload } from './reply-payload.js';
 import { APPROVAL_BUTTON_PREFIX, approvalButtons, renderApprovalFailure, renderApprovalRequest } from './render/render-approval.js';
 import { renderJobResult, renderUserError } from './render/render-job.js';
+import { fitMessage } from './render/discord-limits.js';
 
 function requestPayload(state: ApprovalState, outcome?: string): ReplyPayload {
   return { embeds: [renderApprovalRequest(state, Date.now(), outcome)], components: approvalButtons(state) };
@@ -23,18 +24,17 @@ function requestPayload(state: ApprovalState, outcome?: string): ReplyPayload {
 
 /** Posts the approval request with its buttons in the channel, and remembers the message. */
 export async function postApprovalRequest(context: BotContext, client: Client, state: ApprovalState, channelId: string | null): Promise<string> {
-  const channel = await fetchSendableChannel(client, context.channelId ?? channelId);
-  const message = await channel.send(requestPayload(state));
-  await setApprovalMessage(context.core, state.request.id, { channelId: channel.id, messageId: message.id });
+  const target = context.channelId ?? channelId;
+  if (!target) throw new Error('no channel to post in (set DISCORD_CHANNEL_ID)');
+  const message = await context.messenger.post(target, requestPayload(state));
+  await setApprovalMessage(context.core, state.request.id, { channelId: message.channelId, messageId: message.id });
   return message.url;
 }
 
 async function editRequestMessage(context: BotContext, client: Client, id: string, outcome?: string, extra: Partial<ReplyPayload> = {}): Promise<void> {
   const state = await getApproval(context.core, id);
   if (!state?.message) return;
-  const channel = await fetchSendableChannel(client, state.message.channelId);
-  if (!('messages' in channel)) return;
-  await channel.messages.edit(state.message.messageId, { ...requestPayload(state, outcome), ...extra });
+  await context.messenger.edit(state.message, { ...requestPayload(state, outcome), ...extra }, 'urgent');
 }
 
 /** Processes that are already running an approved request's job (the sweeper leaves those alone). */
@@ -84,15 +84,15 @@ export const approvalButton: ButtonHandler<{ id: string; decision: 'approve' | '
       case 'expired':
       case 'closed:expired':
       case 'closed:pending':
-        await interaction.update(requestPayload(state!));
+        await interaction.update(fitMessage(requestPayload(state!)));
         await interaction.followUp({ content: renderUserError({ code: 'APPROVAL_EXPIRED', message: `It expired at ${state?.request.expiresAt}; nothing was done.` }), flags: MessageFlags.Ephemeral });
         return;
       case 'counted':
       case 'denied':
-        await interaction.update(requestPayload(state!));
+        await interaction.update(fitMessage(requestPayload(state!)));
         return;
       case 'approved':
-        await interaction.update(requestPayload(state!, `Approved — running on **${state!.request.host}**…`));
+        await interaction.update(fitMessage(requestPayload(state!, `Approved — running on **${state!.request.host}**…`)));
         await runApproved(context, interaction.client, state!);
         return;
     }
@@ -122,7 +122,7 @@ export function startApprovalSweeper(context: BotContext, client: Client, interv
           context.logger.warn({ notice }, 'no DISCORD_CHANNEL_ID to post a notice in');
           continue;
         }
-        await (await fetchSendableChannel(client, context.channelId)).send({ content: notice.slice(0, 2000), allowedMentions: { parse: [] } });
+        await context.messenger.post(context.channelId, { content: notice });
       }
       for (const id of await approvedNotQueued(context.core)) {
         const state = await getApproval(context.core, id);

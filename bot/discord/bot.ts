@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { SnapbotCore } from '../core/core.js';
 import { InventoryView } from '../core/suggest.js';
 import { startApprovalSweeper } from './approvals-ui.js';
+import { ChannelMessenger, DISCORD_CHANNEL_BUDGET, type ChannelBudget } from './channel-messenger.js';
 import { COMMAND_DEFINITIONS } from './commands/index.js';
 import type { BotContext } from './context.js';
 import { FleetWatchers, startFleetSweeper } from './fleet-ui.js';
@@ -20,6 +21,8 @@ export interface BotOptions {
   editIntervalMs?: number;
   /** How often expired approvals are closed and snapctl's requests posted. */
   sweepIntervalMs?: number;
+  /** Posts and edits per channel and window (Discord's buckets by default). */
+  channelBudget?: ChannelBudget;
   core: SnapbotCore;
   logger: Logger;
 }
@@ -47,6 +50,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     jobTimeoutMs: options.jobTimeoutMs,
     channelId: options.channelId,
     editIntervalMs: options.editIntervalMs ?? 1_000,
+    messenger: new ChannelMessenger(client, options.logger, options.channelBudget ?? DISCORD_CHANNEL_BUDGET),
     fleetWatchers: new FleetWatchers(),
   };
   client.on(Events.InteractionCreate, (interaction) => void routeInteraction(interaction, context));
@@ -90,6 +94,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       stopFleetSweeper();
       // Runs go on without us; their last state is shown, and the next bot adopts them.
       await context.fleetWatchers.stop();
+      context.messenger.close();
       await client.destroy();
     },
   };

@@ -7,6 +7,7 @@ import type {
 import type { Logger } from '../../shared/logger.js';
 import type { SnapbotCore } from '../core/core.js';
 import type { InventoryView } from '../core/suggest.js';
+import type { ChannelMessenger } from './channel-messenger.js';
 import type { FleetWatchers } from './fleet-ui.js';
 
 /** What every command and button handler gets. */
@@ -20,6 +21,8 @@ export interface BotContext {
   channelId: string | undefined;
   /** Edits of one reply are at least this far apart. */
   editIntervalMs: number;
+  /** Posts and edits channel messages: fitted to Discord's limits, paced per channel, never lost. */
+  messenger: ChannelMessenger;
   /** The fleet runs whose summary message this process keeps up to date. */
   fleetWatchers: FleetWatchers;
 }

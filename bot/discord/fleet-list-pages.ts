@@ -9,6 +9,7 @@ import type { ButtonHandler } from './context.js';
 import type { ReplyPayload } from './live-reply.js';
 import { FLEET_LIST_PREFIX, fleetListPageCount, renderFleetListFile, renderFleetListPage } from './render/render-fleet.js';
 import { renderUserError } from './render/render-job.js';
+import { fitMessage } from './render/discord-limits.js';
 
 /** A listing stays pageable this long; after that the buttons say to run the command again. */
 const LIST_TTL_SECONDS = 3600;
@@ -81,6 +82,6 @@ export const fleetListPageButton: ButtonHandler<{ id: string; page: number }> = 
     const rows = listing.rows.filter((row) => isAllowed(context.core.policy, actor, 'list', { host: row.host, vm: row.vm }));
     const pages = fleetListPageCount(rows.length);
     const shown = Math.min(Math.max(page, 0), pages - 1);
-    await interaction.update({ embeds: [renderFleetListPage(rows, listing.query, shown)], components: pageButtons(id, shown, pages) });
+    await interaction.update(fitMessage({ embeds: [renderFleetListPage(rows, listing.query, shown)], components: pageButtons(id, shown, pages) }));
   },
 };

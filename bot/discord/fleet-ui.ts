@@ -23,7 +23,8 @@ import {
 import { ProgressCoalescer } from '../core/progress-coalescer.js';
 import { actorFromInteraction } from './actor.js';
 import type { BotContext, ButtonHandler } from './context.js';
-import { fetchSendableChannel, type ReplyPayload } from './live-reply.js';
+import { UNKNOWN_MESSAGE, type MessageRef, type SendPriority } from './channel-messenger.js';
+import type { ReplyPayload } from './reply-payload.js';
 import { COLOR } from './render/colors.js';
 import {
   FLEET_APPROVAL_PREFIX,
@@ -35,11 +36,8 @@ import {
 } from './render/render-fleet.js';
 import { renderUserError } from './render/render-job.js';
 import { userFacingError } from './run-command.js';
+import { fitMessage } from './render/discord-limits.js';
 
-type MessageRef = { channelId: string; messageId: string };
-
-/** Discord's answer to an edit of a message that was deleted. */
-const UNKNOWN_MESSAGE = 10008;
 
 /**
  * The fleet runs this bot process keeps a summary message of. Each run is followed at
@@ -79,7 +77,7 @@ export class FleetWatchers {
  * again from Redis after a restart. When it was deleted, a new one is posted.
  */
 class FleetSummaryMessage {
-  private readonly coalescer: ProgressCoalescer<ReplyPayload>;
+  private readonly coalescer: ProgressCoalescer<{ payload: ReplyPayload; priority: SendPriority }>;
   private messageUrl: string | undefined;
 
   constructor(
@@ -101,7 +99,7 @@ class FleetSummaryMessage {
 
   /** Shows `payload` now (posting the message if there is none yet). */
   async open(payload: ReplyPayload): Promise<void> {
-    await this.coalescer.flush(payload);
+    await this.coalescer.flush({ payload, priority: 'urgent' });
   }
 
   /** Keeps the message up to date until the run ends (or the bot stops); returns the last summary. */
@@ -110,19 +108,18 @@ class FleetSummaryMessage {
     const header = run ? approvedNote(run) : [];
     const final = await watchFleetRun(this.context.core, this.runId, {
       signal,
-      onUpdate: (summary) => this.coalescer.push(fleetSummaryPayload(summary, header)),
+      // The final summary is what people wait for: it goes ahead of other runs' progress.
+      onUpdate: (summary) => this.coalescer.push({ payload: fleetSummaryPayload(summary, header), priority: summary.status === 'finished' ? 'urgent' : 'progress' }),
     });
     // The last state goes out even when the bot is stopping, so the message is not left behind.
     await this.coalescer.flush();
     return final;
   }
 
-  private async deliver(payload: ReplyPayload): Promise<void> {
+  private async deliver({ payload, priority }: { payload: ReplyPayload; priority: SendPriority }): Promise<void> {
     if (this.message) {
-      const channel = await fetchSendableChannel(this.client, this.message.channelId);
-      if (!('messages' in channel)) return;
       try {
-        const edited = await channel.messages.edit(this.message.messageId, payload);
+        const edited = await this.context.messenger.edit(this.message, payload, priority);
         this.messageUrl = edited.url;
         return;
       } catch (error) {
@@ -133,9 +130,8 @@ class FleetSummaryMessage {
     }
     const channelId = this.postIn ?? this.context.channelId ?? null;
     if (!channelId) return; // An adopted snapctl run with no channel configured: followed silently.
-    const channel = await fetchSendableChannel(this.client, channelId);
-    const sent = await channel.send({ ...payload, allowedMentions: { parse: [] } });
-    this.message = { channelId: channel.id, messageId: sent.id };
+    const sent = await this.context.messenger.post(channelId, payload, priority);
+    this.message = { channelId: sent.channelId, messageId: sent.id };
     this.messageUrl = sent.url;
     await setFleetMessage(this.context.core, this.runId, this.message);
   }
@@ -171,15 +167,11 @@ function followRun(context: BotContext, client: Client, runId: string, message: 
 
 /** Posts a fleet approval request with its buttons in the channel, and remembers the message. */
 export async function postFleetApprovalRequest(context: BotContext, client: Client, run: FleetRun, channelId: string | null): Promise<string> {
-  const channel = await fetchSendableChannel(client, context.channelId ?? channelId);
-  const message = await channel.send({ ...fleetApprovalPayload(run), allowedMentions: { parse: [] } });
-  await setFleetMessage(context.core, run.plan.id, { channelId: channel.id, messageId: message.id });
+  const target = context.channelId ?? channelId;
+  if (!target) throw new Error('no channel to post in (set DISCORD_CHANNEL_ID)');
+  const message = await context.messenger.post(target, fleetApprovalPayload(run));
+  await setFleetMessage(context.core, run.plan.id, { channelId: message.channelId, messageId: message.id });
   return message.url;
-}
-
-async function editMessage(client: Client, ref: MessageRef, payload: ReplyPayload): Promise<void> {
-  const channel = await fetchSendableChannel(client, ref.channelId);
-  if ('messages' in channel) await channel.messages.edit(ref.messageId, payload);
 }
 
 function requesterOf(actor: Actor): FleetRequester {
@@ -207,14 +199,14 @@ async function confirm(interaction: ButtonInteraction, runId: string, context: B
   if (outcome.kind === 'pending') {
     const url = await postFleetApprovalRequest(context, interaction.client, outcome.run, interaction.channelId);
     const expires = outcome.run.expiresAt ? ` It expires <t:${Math.floor(Date.parse(outcome.run.expiresAt) / 1000)}:R>.` : '';
-    await interaction.editReply({ embeds: [renderFleetPreview(plan, Date.now(), `🔐 Confirmed by <@${actor.userId}>; approval requested: ${url}${expires}`)], components: [] });
+    await interaction.editReply(fitMessage({ embeds: [renderFleetPreview(plan, Date.now(), `🔐 Confirmed by <@${actor.userId}>; approval requested: ${url}${expires}`)], components: [] }));
     return;
   }
   const keeper = new FleetSummaryMessage(context, interaction.client, runId, null, context.channelId ?? interaction.channelId);
   const summary = await fleetSummary(context.core, runId);
   if (summary) await keeper.open(fleetSummaryPayload(summary));
   const where = keeper.url ?? 'in the channel';
-  await interaction.editReply({ embeds: [renderFleetPreview(plan, Date.now(), `▶️ Started by <@${actor.userId}>; live summary: ${where}`)], components: [] });
+  await interaction.editReply(fitMessage({ embeds: [renderFleetPreview(plan, Date.now(), `▶️ Started by <@${actor.userId}>; live summary: ${where}`)], components: [] }));
   followRun(context, interaction.client, runId, null, null, keeper);
 }
 
@@ -224,11 +216,11 @@ async function cancel(interaction: ButtonInteraction, runId: string, context: Bo
   const run = await cancelFleet(context.core, runId, { id: actor.id, actor });
   if (run.status === 'discarded') {
     const onRequest = run.message?.messageId === interaction.message.id;
-    await interaction.editReply(
+    await interaction.editReply(fitMessage(
       onRequest
         ? fleetApprovalPayload(run)
         : { embeds: [renderFleetPreview(run.plan, Date.now(), `🗑️ Cancelled by <@${actor.userId}>; nothing was queued.`)], components: [] },
-    );
+    ));
     return;
   }
   if (run.status === 'cancelling') {
@@ -243,7 +235,7 @@ async function cancel(interaction: ButtonInteraction, runId: string, context: Bo
 async function retry(interaction: ButtonInteraction, runId: string, context: BotContext): Promise<void> {
   const actor = actorFromInteraction(interaction);
   const plan = await planRetryOfFailed(context.core, runId, requesterOf(actor), actor);
-  await interaction.editReply(fleetPreviewPayload(plan));
+  await interaction.editReply(fitMessage(fleetPreviewPayload(plan)));
 }
 
 export const fleetButton: ButtonHandler<{ runId: string; action: FleetButtonAction }> = {
@@ -295,11 +287,11 @@ export const fleetApprovalButton: ButtonHandler<{ runId: string; decision: 'appr
           return;
         case 'counted':
         case 'denied':
-          await interaction.editReply(fleetApprovalPayload(run!));
+          await interaction.editReply(fitMessage(fleetApprovalPayload(run!)));
           return;
         case 'expired':
         case 'closed:expired':
-          await interaction.editReply(fleetApprovalPayload(run!));
+          await interaction.editReply(fitMessage(fleetApprovalPayload(run!)));
           await tellClicker(interaction, renderUserError({ code: 'APPROVAL_EXPIRED', message: `It expired at ${run?.expiresAt}; nothing was done.` }));
           return;
         case 'approved': {
@@ -329,7 +321,7 @@ export function startFleetSweeper(context: BotContext, client: Client, intervalM
     busy = true;
     try {
       for (const run of await expireDueFleetApprovals(context.core)) {
-        if (run.message) await editMessage(client, run.message, fleetApprovalPayload(run)).catch((error: unknown) => context.logger.warn({ err: error }, 'could not mark fleet request expired'));
+        if (run.message) await context.messenger.edit(run.message, fleetApprovalPayload(run)).catch((error: unknown) => context.logger.warn({ err: error }, 'could not mark fleet request expired'));
       }
       for (let runId = await takeFleetRequestToPost(context.core); runId !== null; runId = await takeFleetRequestToPost(context.core)) {
         const run = await getFleetRun(context.core, runId);

@@ -8,6 +8,7 @@ import type { BotContext, ButtonHandler } from './context.js';
 import type { ReplyPayload } from './live-reply.js';
 import { renderUserError } from './render/render-job.js';
 import { pageCount, renderSnapshotListFile, renderSnapshotListPage } from './render/render-snapshot-list.js';
+import { fitMessage } from './render/discord-limits.js';
 
 /** A listing stays pageable this long; after that the buttons say to run the command again. */
 const LIST_TTL_SECONDS = 3600;
@@ -67,6 +68,6 @@ export const listPageButton: ButtonHandler<{ id: string; page: number }> = {
     }
     const pages = pageCount(result.snapshots.length);
     const shown = Math.min(Math.max(page, 0), pages - 1);
-    await interaction.update({ embeds: [renderSnapshotListPage(result, shown)], components: pageButtons(id, shown, pages) });
+    await interaction.update(fitMessage({ embeds: [renderSnapshotListPage(result, shown)], components: pageButtons(id, shown, pages) }));
   },
 };

@@ -40,6 +40,7 @@ export async function reportFailure(
 export function newLiveReply(interaction: ChatInputCommandInteraction, context: BotContext): LiveReply {
   return new LiveReply(interaction, {
     logger: context.logger,
+    messenger: context.messenger,
     fallbackChannelId: context.channelId,
     editIntervalMs: context.editIntervalMs,
   });

@@ -1,10 +1,11 @@
 import { InteractionContextType, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import { fleetMatcher, parseFleetSelector } from '../../../shared/fleet.js';
 import { fleetList, planFleet } from '../../core/fleet.js';
-import { suggestFleetSnapshotNames, suggestFleetTargets } from '../../core/suggest.js';
+import { expandSuggestedName, suggestFleetSnapshotNames, suggestFleetTargets } from '../../core/suggest.js';
 import { actorFromInteraction } from '../actor.js';
 import type { BotContext, SlashCommand } from '../context.js';
 import { renderFleetListReply } from '../fleet-list-pages.js';
+import { fitChoices, fitMessage } from '../render/discord-limits.js';
 import { fleetPreviewPayload } from '../render/render-fleet.js';
 import { reportFailure } from '../run-command.js';
 
@@ -57,10 +58,11 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
     const subcommand = interaction.options.getSubcommand();
     const actor = actorFromInteraction(interaction);
     const target = interaction.options.getString('target', true);
-    const name = interaction.options.getString('name') ?? undefined;
+    const typedName = interaction.options.getString('name') ?? undefined;
+    const name = typedName === undefined ? undefined : expandSuggestedName(typedName, await snapshotNamesIn(context, target));
     if (subcommand === 'list') {
       const rows = await fleetList(context.core, { target, name, actor });
-      await interaction.editReply(await renderFleetListReply(context.core, rows, { target: parseFleetSelector(target).text, name }));
+      await interaction.editReply(fitMessage(await renderFleetListReply(context.core, rows, { target: parseFleetSelector(target).text, name })));
       return;
     }
     if (subcommand !== 'snapshot' && subcommand !== 'delete') throw new Error(`unknown subcommand ${subcommand}`);
@@ -75,10 +77,18 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
       origin: 'discord',
     });
     // Public, so teammates see what is about to happen; core lets only the requester confirm.
-    await interaction.editReply(fleetPreviewPayload(plan));
+    await interaction.editReply(fitMessage(fleetPreviewPayload(plan)));
   } catch (error) {
     await reportFailure(interaction, context, error, {});
   }
+}
+
+/** Every snapshot name held by the VMs the selector names (to expand an abbreviated autocomplete value). */
+async function snapshotNamesIn(context: BotContext, target: string): Promise<string[]> {
+  const matches = selectorMatcher(target);
+  return (await context.inventory.hosts()).flatMap((host) =>
+    host.vms.filter((vm) => matches(host.hostId, vm.name)).flatMap((vm) => vm.snapshots.map((snapshot) => snapshot.name)),
+  );
 }
 
 /** The VMs a half-typed selector names, or every VM while it does not parse yet. */
@@ -102,6 +112,6 @@ export const fleetCommand: SlashCommand = {
         : focused.name === 'name'
           ? suggestFleetSnapshotNames(hosts, selectorMatcher(interaction.options.getString('target') ?? ''), focused.value)
           : [];
-    await interaction.respond(choices.map((choice) => ({ name: choice.label, value: choice.value })));
+    await interaction.respond(fitChoices(choices.map((choice) => ({ name: choice.label, value: choice.value }))));
   },
 };

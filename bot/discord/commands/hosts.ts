@@ -4,6 +4,7 @@ import { actorFromInteraction } from '../actor.js';
 import type { SlashCommand } from '../context.js';
 import { renderHostsReply } from '../render/render-hosts.js';
 import { reportFailure } from '../run-command.js';
+import { fitMessage } from '../render/discord-limits.js';
 
 export const hostsCommand: SlashCommand = {
   data: new SlashCommandBuilder()
@@ -15,7 +16,7 @@ export const hostsCommand: SlashCommand = {
     await interaction.deferReply();
     try {
       const overview = await readHostsOverview(context.core, { actor: actorFromInteraction(interaction) });
-      await interaction.editReply(renderHostsReply(overview));
+      await interaction.editReply(fitMessage(renderHostsReply(overview)));
     } catch (error) {
       await reportFailure(interaction, context, error, {});
     }

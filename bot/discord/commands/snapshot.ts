@@ -1,6 +1,6 @@
 import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import type { JobKind } from '../../../shared/jobs.js';
-import { suggestHosts, suggestSnapshots, suggestVms } from '../../core/suggest.js';
+import { expandSuggestedName, suggestHosts, suggestSnapshots, suggestVms } from '../../core/suggest.js';
 import {
   createSnapshot,
   deleteSnapshot,
@@ -14,6 +14,7 @@ import { openApprovalRequest } from '../../core/approvals.js';
 import { readAudit } from '../../core/audit.js';
 import { authorize } from '../../core/authorize.js';
 import { renderAuditReply } from '../render/render-audit.js';
+import { fitChoices, fitMessage } from '../render/discord-limits.js';
 import { actorFromInteraction } from '../actor.js';
 import { postApprovalRequest } from '../approvals-ui.js';
 import type { BotContext, SlashCommand } from '../context.js';
@@ -85,10 +86,19 @@ async function showAudit(interaction: ChatInputCommandInteraction, context: BotC
   try {
     const vm = interaction.options.getString('vm') ?? undefined;
     authorize(context.core.policy, actorFromInteraction(interaction), 'audit', vm ? { vm } : {});
-    await interaction.editReply(renderAuditReply(await readAudit(context.core, { vm, limit: 200 }), vm));
+    await interaction.editReply(fitMessage(renderAuditReply(await readAudit(context.core, { vm, limit: 200 }), vm)));
   } catch (error) {
     await reportFailure(interaction, context, error, {});
   }
+}
+
+/** The names behind autocomplete values that stood for names longer than Discord's 100-character values. */
+async function expandSuggested(context: BotContext, typed: { vm: string; name: string | undefined }): Promise<{ vm: string; name: string | undefined }> {
+  const hosts = await context.inventory.hosts();
+  const vms = hosts.flatMap((host) => host.vms);
+  const vm = expandSuggestedName(typed.vm, vms.map((entry) => entry.name));
+  const snapshots = vms.filter((entry) => entry.name === vm).flatMap((entry) => entry.snapshots.map((snapshot) => snapshot.name));
+  return { vm, name: typed.name === undefined ? undefined : expandSuggestedName(typed.name, snapshots) };
 }
 
 async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
@@ -98,8 +108,8 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
   // Acknowledge first: Discord gives 3 s, and looking things up in Redis comes after.
   // Reverts and deletes answer the requester privately; the approval request is public.
   await interaction.deferReply(guarded ? { flags: MessageFlags.Ephemeral } : {});
-  const vm = interaction.options.getString('vm', true);
-  const name = interaction.options.getString('name') ?? undefined;
+  const typed = { vm: interaction.options.getString('vm', true), name: interaction.options.getString('name') ?? undefined };
+  const { vm, name } = await expandSuggested(context, typed);
   const heading: JobHeading = { kind: isJobKind(kind) ? kind : 'list', vm, snapshot: name };
   const live = newLiveReply(interaction, context);
   let queuedOn: string | undefined;
@@ -151,7 +161,8 @@ export const snapshotCommand: SlashCommand = {
   async autocomplete(interaction, context) {
     const focused = interaction.options.getFocused(true);
     const hosts = await context.inventory.hosts();
-    const vm = interaction.options.getString('vm') ?? '';
+    const vms = hosts.flatMap((entry) => entry.vms.map((vm) => vm.name));
+    const vm = expandSuggestedName(interaction.options.getString('vm') ?? '', vms);
     const host = interaction.options.getString('host') || undefined;
     const choices =
       focused.name === 'vm'
@@ -161,6 +172,6 @@ export const snapshotCommand: SlashCommand = {
           : focused.name === 'name'
             ? suggestSnapshots(hosts, vm, host, focused.value)
             : [];
-    await interaction.respond(choices.map((choice) => ({ name: choice.label, value: choice.value })));
+    await interaction.respond(fitChoices(choices.map((choice) => ({ name: choice.label, value: choice.value }))));
   },
 };
