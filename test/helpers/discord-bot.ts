@@ -60,10 +60,16 @@ export async function startBotUnderTest(params: {
     fake,
     bot,
     core,
+    /**
+     * Stops the bot, Redis client and (if started here) the fake, then fails when the
+     * fake refused a request the test did not declare with `fake.expectRefusal(…)`:
+     * Discord would have refused it too, even if the bot swallowed the error.
+     */
     async stop() {
       await bot.stop();
       await core.close();
       if (!params.discord) await fake.stop();
+      fake.assertNoUnexpectedRefusals();
     },
   };
 }
