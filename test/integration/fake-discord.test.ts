@@ -15,6 +15,8 @@ import {
   Events,
   GatewayIntentBits,
   MessageFlags,
+  REST,
+  Routes,
   SlashCommandBuilder,
   type Interaction,
 } from 'discord.js';
@@ -168,6 +170,8 @@ describe('fake Discord driven by the real discord.js client', () => {
     await bot?.client.destroy();
     await fake?.stop();
     console.log('fake-discord measurements:', numbers);
+    // Discord would have refused these too: fail unless the test declared them.
+    fake?.assertNoUnexpectedRefusals();
   });
 
   it('logs in and registers the guild commands with one PUT', () => {
@@ -255,7 +259,8 @@ describe('fake Discord driven by the real discord.js client', () => {
     expect(fetched.content).toBe('host-a: 2 jobs queued');
     const posted = fake.channelMessages(options.channelId).find((m) => m.id === sent.id);
     expect(posted?.history.map((v) => v.content)).toEqual(['host-a: 3 jobs queued', 'host-a: 2 jobs queued']);
-    await expect(channel.send('x'.repeat(2001))).rejects.toMatchObject({ code: 50035 });
+    fake.expectRefusal((r) => r.code === 50035 && r.errors.some((e) => e.startsWith('content: BASE_TYPE_MAX_LENGTH')));
+    await expect(channel.send('x'.repeat(2001))).rejects.toMatchObject({ code: 50035, status: 400 });
   });
 
   it('keeps global commands apart from guild commands', async () => {
@@ -286,6 +291,7 @@ describe('fake Discord driven by the real discord.js client', () => {
   }, 30_000);
 
   it('records unknown routes as 404 and leaves the bot without handler errors', async () => {
+    fake.expectRefusal((r) => r.path === '/no/such/route');
     await expect(bot.client.rest.get('/no/such/route')).rejects.toMatchObject({ status: 404 });
     expect(fake.requests().at(-1)).toMatchObject({ method: 'GET', path: '/no/such/route', status: 404 });
     expect(bot.errors).toEqual([]);
@@ -332,9 +338,110 @@ describe('fake Discord faults that need their own instance', () => {
       const [error] = bot.errors;
       expect(error).toBeInstanceOf(DiscordAPIError);
       expect(error).toMatchObject({ code: 50027, status: 401, message: 'Invalid Webhook Token' });
+      // Provoked by the shortened token lifetime: recorded, but not held against the bot.
+      expect(fake.refusals().map((r) => r.code)).toEqual([50027]);
+      fake.assertNoUnexpectedRefusals();
     } finally {
       await bot.client.destroy();
       await fake.stop();
     }
+  });
+});
+
+describe('fake Discord as strict as Discord: limits and refusals over HTTP', () => {
+  const options = fakeOptions();
+  let fake: FakeDiscord;
+  let client: Client;
+  const rest = () => new REST({ api: fake.apiUrl }).setToken(options.token);
+
+  beforeAll(async () => {
+    fake = await FakeDiscord.start(options);
+    client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: fake.apiUrl } });
+    const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+    await client.login(options.token);
+    await ready;
+    await client.application?.commands.set([{ name: 'progress', description: 'Edit the reply twelve times' }], options.guildId);
+    client.on(Events.InteractionCreate, (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      void (async () => {
+        await interaction.deferReply();
+        // Twelve edits at once: discord.js queues them and paces by X-RateLimit-*.
+        await Promise.all(Array.from({ length: 12 }, (_, i) => interaction.editReply(`step ${i + 1} of 12`)));
+      })();
+    });
+  });
+
+  afterAll(async () => {
+    await client?.destroy();
+    await fake?.stop();
+  });
+
+  it('sends Discord’s rate-limit headers, and discord.js paces 12 edits of one reply (5 per 2 s per token) without a 429', async () => {
+    const me = await fetch(`${fake.apiUrl}/v10/users/@me`, { headers: { authorization: `Bot ${options.token}` } });
+    for (const name of ['limit', 'remaining', 'reset', 'reset-after', 'bucket']) expect(me.headers.get(`x-ratelimit-${name}`), name).toMatch(/^[0-9a-f.]+$/);
+    const handle = await fake.slashCommand(alice.id, 'progress');
+    await handle.waitForOriginal((m) => m.edits === 12, 15_000);
+    const patches = fake.requests().filter((r) => r.method === 'PATCH' && r.path.includes(handle.token));
+    expect(patches.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 200));
+    const start = patches[0]?.at ?? 0;
+    const offsets = patches.map((r) => r.at - start);
+    // Windows of 2 s: requests 6 and 11 open the second and third.
+    expect(offsets[5]).toBeGreaterThanOrEqual(1_900);
+    expect(offsets[10]).toBeGreaterThanOrEqual(3_900);
+    for (const [i, at] of offsets.entries()) expect(offsets.filter((o) => o >= at && o < at + 2_000).length, `window from edit ${i + 1}`).toBeLessThanOrEqual(5);
+  }, 20_000);
+
+  it('answers a second client on the same bucket with 429s that both clients wait out', async () => {
+    const before = fake.requests().length;
+    const [first, second] = [rest(), rest()];
+    const limited: number[] = [];
+    second.on('rateLimited', (info) => limited.push(info.retryAfter));
+    first.on('rateLimited', (info) => limited.push(info.retryAfter));
+    const post = (client: REST, i: number) => client.post(Routes.channelMessages(options.channelId), { body: { content: `post ${i}` } });
+    const started = performance.now();
+    await Promise.all([...[0, 1, 2, 3].map((i) => post(first, i)), ...[4, 5, 6, 7].map((i) => post(second, i))]);
+    const posts = fake.requests().slice(before).filter((r) => r.method === 'POST' && r.path.endsWith('/messages'));
+    expect(posts.filter((r) => r.status === 200)).toHaveLength(8);
+    expect(posts.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(1);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(4_000);
+    expect(fake.channelMessages()).toHaveLength(8);
+    // 429s are waits, not refusals.
+    expect(fake.unexpectedRefusals()).toEqual([]);
+  }, 20_000);
+
+  it('refuses a required option after an optional one as Discord did, and discord.js prints the same path', async () => {
+    const body = [
+      {
+        name: 'snapshot',
+        description: 'Manage snapshots',
+        options: [
+          { type: 1, name: 'list', description: 'list' },
+          { type: 1, name: 'info', description: 'info' },
+          { type: 1, name: 'create', description: 'create', options: [
+            { type: 3, name: 'vm', description: 'vm', required: true },
+            { type: 3, name: 'host', description: 'host' },
+            { type: 3, name: 'name', description: 'name', required: true },
+          ] },
+        ],
+      },
+    ];
+    fake.expectRefusal((r) => r.method === 'PUT' && r.errors.some((e) => e.includes('APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID')));
+    const error = await client.application?.commands.set(body, options.guildId).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DiscordAPIError);
+    expect(error).toMatchObject({ status: 400, code: 50035 });
+    expect((error as Error).message).toContain('0.options[2].options[2][APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID]: Required options must be placed before non-required options');
+    expect(fake.registeredCommands('guild')).toHaveLength(1); // the earlier /progress stays
+  });
+
+  it('records a refusal the sender swallowed, and the harness check lists method, path, code and error path', async () => {
+    await rest()
+      .post(Routes.channelMessages(options.channelId), { body: { content: 'report', embeds: [{ title: 't'.repeat(300), fields: [{ name: 'vm', value: ' ' }] }] } })
+      .catch(() => undefined);
+    const check = () => fake.assertNoUnexpectedRefusals();
+    expect(check).toThrow(`POST /channels/${options.channelId}/messages → 400 50035 Invalid Form Body`);
+    expect(check).toThrow('embeds[0].title: BASE_TYPE_MAX_LENGTH: Must be 256 or fewer in length.');
+    expect(check).toThrow('embeds[0].fields[0].value: BASE_TYPE_REQUIRED: This field is required');
+    fake.expectRefusal((r) => r.path === `/channels/${options.channelId}/messages` && r.code === 50035);
+    expect(check).not.toThrow();
   });
 });
