@@ -268,3 +268,136 @@ describe('classifyVirshError', () => {
     );
   });
 });
+
+describe('what users are told for each kind of virsh error', () => {
+  const context = { host: 'kvm-01', vm: 'web-01', snapshot: 'pre' };
+
+  it.each([
+    ['error: failed to connect to the hypervisor', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: Failed to connect socket to /run/libvirt/libvirt-sock', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: no connection driver available for qemu:///system', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: cannot recv data: Connection reset by peer', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: cannot write data: Broken pipe', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: End of file while reading data: Input/output error', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: internal error: client socket is closed', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: unable to connect to server at kvm-01:16509', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: no valid connection', 'HYPERVISOR_UNAVAILABLE', 'Cannot reach libvirt on host kvm-01'],
+    ['error: Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainSnapshotCreateXML)', 'BUSY', 'VM web-01 on host kvm-01 is busy with another libvirt operation'],
+    ["error: failed to get domain 'web-01'", 'DOMAIN_NOT_FOUND', 'VM web-01 not found on host kvm-01'],
+    ['error: Domain not found', 'DOMAIN_NOT_FOUND', 'VM web-01 not found on host kvm-01'],
+    ["error: no domain with matching name 'web-01'", 'DOMAIN_NOT_FOUND', 'VM web-01 not found on host kvm-01'],
+    ["error: domain 'web-01' has no current snapshot", 'SNAPSHOT_NOT_FOUND', 'VM web-01 on host kvm-01 has no current snapshot'],
+    ['error: Domain snapshot not found', 'SNAPSHOT_NOT_FOUND', "Snapshot 'pre' not found on VM web-01 on host kvm-01"],
+    ["error: no domain snapshot with matching name 'pre'", 'SNAPSHOT_NOT_FOUND', "Snapshot 'pre' not found on VM web-01 on host kvm-01"],
+    ['error: unsupported configuration: revert to external snapshot not supported yet', 'UNSUPPORTED', "Cannot revert VM web-01 to external snapshot 'pre' because libvirt on host kvm-01 is older than 9.9"],
+    ['error: invalid argument: could not find base disk source in disk source chain', 'UNSUPPORTED', "Snapshot 'pre' of VM web-01 on host kvm-01 is an external snapshot outside the VM's current disk chain, which libvirt cannot delete"],
+    ['error: argument unsupported: QEMU guest agent is not configured', 'UNSUPPORTED', 'VM web-01 on host kvm-01 has no working QEMU guest agent, so its filesystems cannot be quiesced'],
+    ['error: Guest agent is not responding: QEMU guest agent is not connected', 'UNSUPPORTED', 'VM web-01 on host kvm-01 has no working QEMU guest agent, so its filesystems cannot be quiesced'],
+    ['error: guest agent is not available', 'UNSUPPORTED', 'VM web-01 on host kvm-01 has no working QEMU guest agent, so its filesystems cannot be quiesced'],
+    ['error: unsupported configuration: memory state cannot be saved with offline or disk-only snapshot', 'UNSUPPORTED', 'A snapshot with memory needs VM web-01 on host kvm-01 to be running'],
+    ['error: unsupported configuration: external snapshot file for disk vda already exists and is not a block device: /x', 'SNAPSHOT_EXISTS', "Cannot create snapshot 'pre' on VM web-01 on host kvm-01: a snapshot or disk overlay file by that name already exists"],
+    ['error: operation failed: domain moment pre already exists', 'SNAPSHOT_EXISTS', "Snapshot 'pre' already exists on VM web-01 on host kvm-01"],
+    ["error: invalid snapshot name 'a/b': name can't contain '/'", 'VALIDATION', "libvirt refused the snapshot name 'pre' for VM web-01 on host kvm-01"],
+    ["error: Failed to get option 'name': Option argument is empty", 'VALIDATION', 'virsh refused an empty option value for VM web-01 on host kvm-01'],
+    ['error: option argument is empty', 'VALIDATION', 'virsh refused an empty option value for VM web-01 on host kvm-01'],
+    ["error: command 'snapshot-create-as' doesn't support option --bogus", 'VALIDATION', 'virsh refused the command line for VM web-01 on host kvm-01'],
+    ['error: unsupported configuration: disk vda has no source', 'UNSUPPORTED', 'libvirt on host kvm-01 cannot do that for VM web-01'],
+    ['error: Operation not supported: snapshots of raw disks', 'UNSUPPORTED', 'libvirt on host kvm-01 cannot do that for VM web-01'],
+    ['error: argument unsupported: flag', 'UNSUPPORTED', 'libvirt on host kvm-01 cannot do that for VM web-01'],
+    ['error: this function is not supported by the connection driver: virDomainSnapshotCreateXML', 'UNSUPPORTED', 'libvirt on host kvm-01 cannot do that for VM web-01'],
+    ['error: internal error: something else', 'INTERNAL', 'virsh failed for VM web-01 on host kvm-01'],
+  ] as const)('%s → %s', (stderr, code, sentence) => {
+    const classified = classifyVirshError(`${stderr}\n`, context);
+    expect(classified).toEqual({
+      code,
+      message: `${sentence} (virsh: error: ${stderr.replace(/^error: /, '')})`,
+      permanent: code !== 'HYPERVISOR_UNAVAILABLE' && code !== 'BUSY',
+    });
+  });
+
+  it('treats a busy VM as worth retrying', () => {
+    expect(classifyVirshError('error: cannot acquire state change lock\n').permanent).toBe(false);
+  });
+});
+
+describe('how virsh error lines are read', () => {
+  it('reads the verdict only from the start of a line, after at most one libvirt prefix', () => {
+    // The words of another error, quoted later in the line (here in a VM name), change nothing.
+    expect(classifyVirshError("error: internal error: VM 'failed to connect to the hypervisor' crashed\n").code).toBe('INTERNAL');
+    expect(classifyVirshError("error: internal error: the domain 'x' has no current snapshot\n").code).toBe('INTERNAL');
+    expect(classifyVirshError('error: see: cannot acquire state change lock\n').code).toBe('BUSY');
+    expect(classifyVirshError('error: 42: cannot acquire state change lock\n').code).toBe('INTERNAL');
+    expect(classifyVirshError('error: : cannot acquire state change lock\n').code).toBe('INTERNAL');
+  });
+
+  it('reads words in any case', () => {
+    expect(classifyVirshError('error: CANNOT ACQUIRE STATE CHANGE LOCK\n').code).toBe('BUSY');
+    expect(classifyVirshError('ERROR: Domain Not Found\n').code).toBe('DOMAIN_NOT_FOUND');
+  });
+
+  it('needs whole words where a word could go on', () => {
+    expect(classifyVirshError('error: domain not foundry\n').code).toBe('INTERNAL');
+    expect(classifyVirshError('error: domain snapshot not founded\n').code).toBe('INTERNAL');
+  });
+
+  it("takes an error line with or without the blank after 'error:'", () => {
+    expect(classifyVirshError('error:cannot acquire state change lock\n').message).toBe(
+      'the VM is busy with another libvirt operation (virsh: error: cannot acquire state change lock)',
+    );
+  });
+
+  it('reads only lines that start with error: as error lines when there are any', () => {
+    const stderr = 'warning: cannot acquire state change lock\n  error: domain not found  \n';
+    expect(classifyVirshError(stderr)).toMatchObject({ code: 'DOMAIN_NOT_FOUND', message: 'the VM not found (virsh: error: domain not found)' });
+    expect(classifyVirshError('note: error: domain not found\n').message).toBe('virsh failed for the VM (virsh: error: note: error: domain not found)');
+  });
+
+  it('skips blank lines and the blanks around lines', () => {
+    expect(classifyVirshError('\n  \n  Segmentation fault  \n\n core dumped\n').message).toBe(
+      'virsh failed for the VM (virsh: error: Segmentation fault; core dumped)',
+    );
+  });
+
+  it('finds the verdict on any error line, not only the first', () => {
+    expect(classifyVirshError('error: Failed to create snapshot\nerror: cannot acquire state change lock\n').code).toBe('BUSY');
+  });
+});
+
+describe('how much of virsh is quoted', () => {
+  it('quotes a line of 300 characters whole', () => {
+    const text = 'x'.repeat(300);
+    expect(classifyVirshError(`error: ${text}\n`).message).toBe(`virsh failed for the VM (virsh: error: ${text})`);
+  });
+
+  it('cuts a line of 301 characters to 299 and an ellipsis', () => {
+    const text = `${'x'.repeat(299)}yz`;
+    expect(classifyVirshError(`error: ${text}\n`).message).toBe(`virsh failed for the VM (virsh: error: ${'x'.repeat(299)}…)`);
+  });
+
+  it('cuts each quoted line on its own', () => {
+    const long = 'y'.repeat(400);
+    expect(classifyVirshError(`error: ${long}\nerror: short\n`).message).toBe(`virsh failed for the VM (virsh: error: ${'y'.repeat(299)}…; short)`);
+  });
+});
+
+describe('how the VM, the snapshot and the host are named', () => {
+  it('says "the VM" when the VM is not known, and names no host', () => {
+    expect(classifyVirshError('error: domain not found\n', {}).message).toBe('the VM not found (virsh: error: domain not found)');
+  });
+
+  it('names a snapshot even when its name is empty', () => {
+    expect(classifyVirshError('error: domain snapshot not found\n', { vm: 'web-01', snapshot: '' }).message).toBe(
+      "Snapshot '' not found on VM web-01 (virsh: error: domain snapshot not found)",
+    );
+  });
+
+  it('leaves the snapshot out when it is not known', () => {
+    expect(classifyVirshError('error: domain snapshot not found\n', { vm: 'web-01' }).message).toBe(
+      'Snapshot not found on VM web-01 (virsh: error: domain snapshot not found)',
+    );
+  });
+
+  it('names no VM for an empty VM name', () => {
+    expect(classifyVirshError('error: domain not found\n', { vm: '', host: '' }).message).toBe('the VM not found (virsh: error: domain not found)');
+  });
+});

@@ -320,3 +320,166 @@ describe('parseSnapshotXml', () => {
     expect(() => parseSnapshotXml(xml)).toThrow(SnapbotError);
   });
 });
+
+describe('parseVersion, line by line', () => {
+  const report = (...lines: string[]) => `${lines.join('\n')}\n`;
+
+  it('reads a daemon line on its own (no library line)', () => {
+    expect(parseVersion(report('Running against daemon: 10.0.0'))).toEqual({
+      libvirt: '10.0.0',
+      qemu: null,
+      library: null,
+      daemon: '10.0.0',
+      hypervisorName: null,
+    });
+  });
+
+  it('reads only whole lines that start with the words libvirt prints', () => {
+    expect(() => parseVersion(report('# Using library: libvirt 9.0.0', 'x Running against daemon: 9.0.0'))).toThrow(
+      'virsh version --daemon printed output snapbot cannot read',
+    );
+    expect(() => parseVersion(report('Using library: libvirt 9.0.0 (patched)'))).toThrow(SnapbotError);
+    expect(() => parseVersion(report('Using library: libvirt '))).toThrow(SnapbotError);
+  });
+
+  it('allows blanks at the end of a line', () => {
+    expect(parseVersion('Using library: libvirt 9.0.0  \r\nRunning hypervisor: QEMU 8.2.1 \r\n')).toMatchObject({ library: '9.0.0', qemu: '8.2.1' });
+    expect(parseVersion(report('Running against daemon: 9.1.0\t'))).toMatchObject({ daemon: '9.1.0' });
+  });
+
+  it('reads a hypervisor name of several words and a version of any number of parts', () => {
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: Cloud Hypervisor 38'))).toMatchObject({
+      hypervisorName: 'Cloud Hypervisor',
+      qemu: null,
+    });
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: QEMU 8.2.1.5'))).toMatchObject({ qemu: '8.2.1.5' });
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: qemu 9'))).toMatchObject({ qemu: '9', hypervisorName: 'qemu' });
+  });
+
+  it('ignores a hypervisor line without a version, or with something after it', () => {
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: QEMU'))).toMatchObject({ hypervisorName: null, qemu: null });
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: QEMU 8.2.1 (debian)'))).toMatchObject({ hypervisorName: null });
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: QEMU 8.x'))).toMatchObject({ hypervisorName: null });
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'The Running hypervisor: QEMU 8.2'))).toMatchObject({ hypervisorName: null });
+  });
+
+  it('gives a QEMU version only for QEMU itself', () => {
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: QEMU-like 8.2'))).toMatchObject({ hypervisorName: 'QEMU-like', qemu: null });
+    expect(parseVersion(report('Using library: libvirt 9.0.0', 'Running hypervisor: Not QEMU 8.2'))).toMatchObject({ hypervisorName: 'Not QEMU', qemu: null });
+  });
+
+  it('keeps what it could not read, for the logs', () => {
+    try {
+      parseVersion('x'.repeat(3000));
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'INTERNAL', detail: { command: 'version --daemon', output: 'x'.repeat(2000) } });
+    }
+  });
+});
+
+describe('parseUuidList, line by line', () => {
+  it('reads UUIDs in either case, with blanks around them', () => {
+    expect(parseUuidList('  B84E1AD0-2D70-4BBB-856D-A73DD78E5EFF \n\n')).toEqual(['B84E1AD0-2D70-4BBB-856D-A73DD78E5EFF']);
+  });
+
+  it.each([
+    'b84e1ad0-2d70-4bbb-856d-a73dd78e5eff0',
+    '0b84e1ad0-2d70-4bbb-856d-a73dd78e5eff',
+    'b84e1ad0-2d70-4bbb-856d-a73dd78e5ef',
+    'b84e1ad02d704bbb856da73dd78e5eff',
+    'b84e1ad0 2d70 4bbb 856d a73dd78e5eff',
+    'z84e1ad0-2d70-4bbb-856d-a73dd78e5eff',
+  ])('refuses %j', (line) => {
+    expect(() => parseUuidList(`b84e1ad0-2d70-4bbb-856d-a73dd78e5eff\n${line}\n`)).toThrow('virsh list --uuid printed output snapbot cannot read');
+  });
+});
+
+describe('parseDomainState, line by line', () => {
+  it('takes the first line that is not blank, without its blanks', () => {
+    expect(parseDomainState('\n   \n  running (booted)  \nshut off\n')).toBe('running (booted)');
+  });
+
+  it('says which command it could not read', () => {
+    expect(() => parseDomainState('')).toThrow('virsh domstate printed output snapbot cannot read');
+  });
+});
+
+describe('parseSnapshotXml, what it refuses', () => {
+  const document = (inner: string) => `<domainsnapshot>${inner}</domainsnapshot>`;
+  const state = '<state>running</state>';
+  const time = '<creationTime>1795827079</creationTime>';
+
+  it.each([
+    ['an empty <name>', document(`<name></name>${state}${time}`)],
+    ['a self-closing <name/>', document(`<name/>${state}${time}`)],
+    ['a <name> with only attributes', document(`<name kind="x"/>${state}${time}`)],
+    ['no <state>', document(`<name>s</name>${time}`)],
+    ['an empty <creationTime>', document(`<name>s</name>${state}<creationTime></creationTime>`)],
+    ['a creationTime with letters before the digits', document(`<name>s</name>${state}<creationTime>t1795827079</creationTime>`)],
+    ['a creationTime with letters after the digits', document(`<name>s</name>${state}<creationTime>1795827079s</creationTime>`)],
+    ['a negative creationTime', document(`<name>s</name>${state}<creationTime>-1</creationTime>`)],
+    ['a fractional creationTime', document(`<name>s</name>${state}<creationTime>1.5</creationTime>`)],
+    ['no <domainsnapshot> text at all', '<domainsnapshot/>'],
+  ])('refuses %s', (_what, xml) => {
+    expect(() => parseSnapshotXml(xml)).toThrow(
+      expect.objectContaining({ code: 'INTERNAL', message: 'virsh snapshot-dumpxml printed output snapbot cannot read' }),
+    );
+  });
+
+  it('refuses XML it cannot parse, keeping the parser error as the cause', () => {
+    try {
+      parseSnapshotXml('<domainsnapshot><name>s</name><!-- cut off');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'INTERNAL', detail: { command: 'snapshot-dumpxml' } });
+      expect((error as Error).cause).toBeDefined();
+    }
+  });
+
+  it('reads a creationTime with blanks around it', () => {
+    expect(parseSnapshotXml(document(`<name>s</name>${state}<creationTime>\n  60 \n</creationTime>`)).createdAt).toBe('1970-01-01T00:01:00.000Z');
+  });
+});
+
+describe('parseSnapshotXml, details', () => {
+  it('reads a name and a state with blanks, keeping the name exactly', () => {
+    const parsed = parseSnapshotXml('<domainsnapshot><name> a b </name><state> shutoff </state><creationTime>1</creationTime></domainsnapshot>');
+    expect(parsed).toMatchObject({ name: ' a b ', state: 'shutoff', location: 'internal', memory: false, parent: null, description: null });
+  });
+
+  it('reads the text of an element that also has attributes', () => {
+    const parsed = parseSnapshotXml(
+      '<domainsnapshot><name lang="en">s</name><state>running</state><creationTime>1</creationTime><description lang="en">why</description><description>second</description></domainsnapshot>',
+    );
+    expect(parsed).toMatchObject({ name: 's', description: 'why' });
+  });
+
+  it('reads an element with attributes and no text as empty', () => {
+    const parsed = parseSnapshotXml('<domainsnapshot><name>s</name><state>running</state><creationTime>1</creationTime><description lang="en"/></domainsnapshot>');
+    expect(parsed.description).toBe('');
+  });
+
+  it('reads an external snapshot from any one external disk, even with memory="no"', () => {
+    const xml = snapshotXml({ name: 's', memory: 'no', disk: 'internal' }).replace(
+      "<disk name='vda' snapshot='internal'/>",
+      "<disk name='vda' snapshot='internal'/><disk name='vdb' snapshot='external'/>",
+    );
+    expect(parseSnapshotXml(xml)).toMatchObject({ location: 'external', memory: false });
+  });
+
+  it('reads a disk without a snapshot attribute as not external', () => {
+    const xml = snapshotXml({ name: 's', memory: 'no', disk: 'internal' }).replace("<disk name='vda' snapshot='internal'/>", "<disk name='vda'/>");
+    expect(parseSnapshotXml(xml)).toMatchObject({ location: 'internal' });
+  });
+
+  it('reads a <memory> element without a snapshot attribute as no memory', () => {
+    const xml = snapshotXml({ name: 's', state: 'disk-snapshot', disk: 'internal' }).replace('<disks>', "<memory file='/var/lib/s.mem'/><disks>");
+    expect(parseSnapshotXml(xml)).toMatchObject({ memory: false, location: 'internal' });
+  });
+
+  it('reads the parent name, or null without one', () => {
+    expect(parseSnapshotXml(snapshotXml({ name: 's', parent: 'base', memory: 'no' })).parent).toBe('base');
+    expect(parseSnapshotXml(snapshotXml({ name: 's', memory: 'no' })).parent).toBeNull();
+  });
+});
