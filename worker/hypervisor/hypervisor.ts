@@ -1,4 +1,5 @@
 import type { SnapshotInfo, SnapshotMode } from '../../shared/jobs.js';
+import type { Logger } from '../../shared/logger.js';
 
 /**
  * The port between the worker and the hypervisor. The virsh adapter implements it for
@@ -31,6 +32,8 @@ export interface Hypervisor {
   createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void>;
   revertSnapshot(uuid: string, name: string): Promise<void>;
   deleteSnapshot(uuid: string, name: string): Promise<void>;
+  /** The same host, logging through `logger`: the worker passes each job's child logger (jobId, vm). */
+  withLogger(logger: Logger): Hypervisor;
 }
 
 export interface HypervisorVersion {

@@ -66,6 +66,11 @@ export const VIRSH_QUERY_CONCURRENCY = 4;
 
 type CallKind = 'query' | 'mutation';
 
+interface SharedVirshState {
+  /** Names from the last listing, so that error messages can say "VM web-01" instead of a UUID. */
+  domainNames: Map<string, string>;
+}
+
 /**
  * The Hypervisor port over the `virsh` command line. Every call is one virsh process
  * started from an argv array (never a shell) as `virsh --connect=URI SUBCOMMAND
@@ -80,10 +85,13 @@ export class VirshHypervisor implements Hypervisor {
   private readonly logger: Logger | undefined;
   private readonly hostId: string | undefined;
   private readonly runner: VirshRunner;
-  /** Names from the last listing, so that error messages can say "VM web-01" instead of a UUID. */
-  private domainNames = new Map<string, string>();
+  /** Shared with the per-job views that `withLogger` makes. */
+  private readonly shared: SharedVirshState;
 
-  constructor(options: VirshHypervisorOptions) {
+  constructor(
+    private readonly options: VirshHypervisorOptions,
+    shared?: SharedVirshState,
+  ) {
     this.virshPath = options.virshPath;
     this.uri = options.uri;
     this.timeoutMs = options.timeoutMs;
@@ -91,6 +99,12 @@ export class VirshHypervisor implements Hypervisor {
     this.logger = options.logger;
     this.hostId = options.hostId;
     this.runner = options.runner ?? createVirshRunner(options.virshPath);
+    this.shared = shared ?? { domainNames: new Map() };
+  }
+
+  /** The same host, logging through `logger` (a job's child logger, so `virsh failed` lines name the job). */
+  withLogger(logger: Logger): Hypervisor {
+    return new VirshHypervisor({ ...this.options, logger, runner: this.runner }, this.shared);
   }
 
   /** libvirt daemon and QEMU versions, from `virsh version --daemon`. */
@@ -117,7 +131,7 @@ export class VirshHypervisor implements Hypervisor {
     });
     const found = domains.filter((domain): domain is DomainSummary => domain !== null);
     // Replaced, not merged, so undefined domains do not pile up in a long-running worker.
-    this.domainNames = new Map(found.map((domain) => [domain.uuid, domain.name]));
+    this.shared.domainNames = new Map(found.map((domain) => [domain.uuid, domain.name]));
     return found;
   }
 
@@ -127,7 +141,7 @@ export class VirshHypervisor implements Hypervisor {
     if (name === null) {
       throw new SnapbotError('INTERNAL', `virsh domname printed no name for VM ${uuid}`, { detail: { uuid } });
     }
-    this.domainNames.set(uuid, name);
+    this.shared.domainNames.set(uuid, name);
     return name;
   }
 
@@ -233,7 +247,7 @@ export class VirshHypervisor implements Hypervisor {
   private context(uuid: string, snapshot?: string): VirshErrorContext {
     return {
       ...(this.hostId === undefined ? {} : { host: this.hostId }),
-      vm: this.domainNames.get(uuid) ?? uuid,
+      vm: this.shared.domainNames.get(uuid) ?? uuid,
       ...(snapshot === undefined ? {} : { snapshot }),
     };
   }
@@ -300,21 +314,40 @@ export class VirshHypervisor implements Hypervisor {
   }
 }
 
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The whole environment virsh gets: PATH, the C locale, and HOME and XDG_RUNTIME_DIR when
+ * set (virsh reads its client config under HOME, and finds a `qemu:///session` daemon's
+ * socket under XDG_RUNTIME_DIR). Nothing else of the worker's: not DISCORD_TOKEN or
+ * REDIS_URL (`npm start` gives the worker both), and not LIBVIRT_DEFAULT_URI either,
+ * since every call names its URI with `--connect`.
+ */
+export function virshEnvironment(source: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = { PATH: source.PATH || DEFAULT_PATH, LC_ALL: 'C', LANG: 'C', LANGUAGE: '' };
+  for (const name of ['HOME', 'XDG_RUNTIME_DIR'] as const) {
+    const value = source[name];
+    if (value) env[name] = value;
+  }
+  return env;
+}
+
 /**
  * The real runner: starts `virshPath` with the given arguments (no shell) in its own
- * process group, under the C locale so that error texts are the English ones
- * `classifyVirshError` knows, and kills the whole group with SIGKILL when the time is
- * up (virsh may have children, e.g. ssh for remote URIs, that would otherwise keep the
- * output pipes open).
+ * process group, with only `env` (default: `virshEnvironment()`) under the C locale so
+ * that error texts are the English ones `classifyVirshError` knows, and kills the whole
+ * group with SIGKILL when the time is up (virsh may have children, e.g. ssh for remote
+ * URIs, that would otherwise keep the output pipes open).
  */
-export function createVirshRunner(virshPath: string): VirshRunner {
+export function createVirshRunner(virshPath: string, env: Record<string, string> = virshEnvironment()): VirshRunner {
   return async ({ args, timeoutMs }) => {
     const subprocess = execa(virshPath, args, {
       reject: false,
       stdin: 'ignore',
       stripFinalNewline: false,
       detached: true,
-      env: { LC_ALL: 'C', LANG: 'C', LANGUAGE: '' },
+      env,
+      extendEnv: false,
     });
     const pid = subprocess.pid;
     let timedOut = false;
