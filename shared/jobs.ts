@@ -68,7 +68,6 @@ export const snapshotJobSchema = z.discriminatedUnion('kind', [
 ]);
 export type SnapshotJob = z.infer<typeof snapshotJobSchema>;
 export type JobKind = SnapshotJob['kind'];
-export type CreateJob = z.infer<typeof createJobSchema>;
 
 /** One snapshot as snapbot reports it. */
 export const snapshotInfoSchema = z.object({
@@ -107,6 +106,18 @@ export const createResultSchema = z.object({
 });
 export const listResultSchema = z.object({ ...resultBase, kind: z.literal('list'), snapshots: z.array(snapshotInfoSchema) });
 export const infoResultSchema = z.object({ ...resultBase, kind: z.literal('info'), snapshot: snapshotInfoSchema });
+/**
+ * A revert or delete run again after its worker died (a retry or a stalled job) that
+ * finds an earlier run of the same job already did it does not do it again.
+ * Optional: workers from before this field leave it out.
+ */
+const alreadyDone = {
+  /** True when an earlier run of this job had already done it; nothing was done again. */
+  recovered: z.boolean().optional(),
+  /** A sentence for the user when there is something to say (the recovery). */
+  note: z.string().nullable().optional(),
+};
+
 export const revertResultSchema = z.object({
   ...resultBase,
   kind: z.literal('revert'),
@@ -117,8 +128,9 @@ export const revertResultSchema = z.object({
   undoPoint: snapshotInfoSchema.nullable(),
   /** Older undo points deleted by retention. */
   prunedUndoPoints: z.array(z.string()),
+  ...alreadyDone,
 });
-export const deleteResultSchema = z.object({ ...resultBase, kind: z.literal('delete'), deleted: snapshotInfoSchema });
+export const deleteResultSchema = z.object({ ...resultBase, kind: z.literal('delete'), deleted: snapshotInfoSchema, ...alreadyDone });
 
 export const jobResultSchema = z.discriminatedUnion('kind', [
   createResultSchema,

@@ -87,11 +87,12 @@ export class HostInventory {
    * Turns the VM name of a job into the UUID to act on, checked against libvirt right
    * now. When the requester saw a UUID and the name now belongs to another domain, it
    * refuses: the VM was replaced, and acting on it would touch the wrong machine.
+   * `hypervisor`: the job's view, so its virsh calls log with the job's id.
    */
-  async resolveVm(name: string, expectedUuid: string | undefined): Promise<ResolvedVm> {
+  async resolveVm(name: string, expectedUuid: string | undefined, hypervisor: Hypervisor = this.hypervisor): Promise<ResolvedVm> {
     let uuid = this.findUuid(name);
-    if (uuid === undefined || !(await this.stillNamed(uuid, name))) {
-      await this.refreshDomains();
+    if (uuid === undefined || !(await this.stillNamed(uuid, name, hypervisor))) {
+      await this.refreshDomains(hypervisor);
       uuid = this.findUuid(name);
     }
     if (uuid === undefined) {
@@ -111,9 +112,9 @@ export class HostInventory {
     return undefined;
   }
 
-  private async stillNamed(uuid: string, name: string): Promise<boolean> {
+  private async stillNamed(uuid: string, name: string, hypervisor: Hypervisor): Promise<boolean> {
     try {
-      return (await this.hypervisor.domainName(uuid)) === name;
+      return (await hypervisor.domainName(uuid)) === name;
     } catch (error) {
       if (error instanceof SnapbotError && error.code === 'DOMAIN_NOT_FOUND') return false;
       throw error;
@@ -121,8 +122,8 @@ export class HostInventory {
   }
 
   /** Cheap refresh of names and states only; snapshots of known VMs are kept. */
-  private async refreshDomains(): Promise<void> {
-    const domains = await this.hypervisor.listDomains();
+  private async refreshDomains(hypervisor: Hypervisor): Promise<void> {
+    const domains = await hypervisor.listDomains();
     const seen = new Set<string>();
     for (const domain of domains) {
       seen.add(domain.uuid);

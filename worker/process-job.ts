@@ -54,7 +54,14 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       throw new UnrecoverableError(encodeFailedReason({ code: 'VALIDATION', message: `Invalid job: ${problems}` }));
     }
     const request = parsed.data;
-    const logger = deps.logger.child({ jobId, host: deps.hostId, vm: request.vm, kind: request.kind });
+    // Read before this run reports any progress of its own, which would replace it.
+    const earlier = isFirstTry(job) ? undefined : previousTarget(job);
+    if (earlier) earlierTargets.set(job, earlier);
+    // `host` once per line: the worker's root logger usually carries it already.
+    const hostBinding = 'host' in deps.logger.bindings() ? {} : { host: deps.hostId };
+    const logger = deps.logger.child({ jobId, ...hostBinding, vm: request.vm, kind: request.kind });
+    // Everything this job runs logs with its id, `virsh failed` lines included.
+    const jobDeps: JobProcessorDeps = { ...deps, logger, hypervisor: deps.hypervisor.withLogger(logger) };
     const fleetRef = request.kind === 'create' || request.kind === 'delete' ? request.fleet : undefined;
     // A per-host limit of at least this worker's slots is kept by the slots themselves, and
     // waiting there is cheaper than stepping aside and coming back for a permit.
@@ -79,9 +86,9 @@ export function createJobProcessor(deps: JobProcessorDeps) {
           try {
             // Checked again under the lock: a Cancel may have come while this job waited.
             await fleet?.markRunning();
-            const vm = await deps.inventory.resolveVm(request.vm, request.uuid);
+            const vm = await deps.inventory.resolveVm(request.vm, request.uuid, jobDeps.hypervisor);
             await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
-            const result = await runOperation(deps, job, request, vm, started);
+            const result = await runOperation(jobDeps, job, request, vm, started);
             // Recorded before the permit goes back, so the run never shows more running than its limits.
             await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
             return { result, uuid: vm.uuid };
@@ -148,7 +155,7 @@ async function runOperation(
     }
     case 'delete': {
       const deleted = await deleteSnapshot(deps, job, request, vm);
-      return { ...base, kind: 'delete', deleted, durationMs: duration() };
+      return { ...base, kind: 'delete', ...deleted, durationMs: duration() };
     }
   }
 }
@@ -157,9 +164,7 @@ async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'c
   const jobId = job.id ?? '';
   // A retry (or a run after a crash) may find the snapshot its own earlier attempt made.
   // A first try cannot, and a name taken by anyone else still fails the create itself.
-  // (Stepping aside for a fleet permit is not an attempt; a stall after a crash is counted.)
-  const firstTry = job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0;
-  const earlier = firstTry ? null : await findOwnSnapshot(deps, vm, request.name, jobId);
+  const earlier = isFirstTry(job) ? null : await findOwnSnapshot(deps, vm, request.name, jobId);
   if (earlier) return { snapshot: earlier, note: null, recovered: true };
 
   // Only a full snapshot depends on the VM's state (no memory to save when it is off).
@@ -175,10 +180,11 @@ async function createSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'c
   } catch (error) {
     // SNAPSHOT_EXISTS: libvirt finished an earlier attempt that this process did not see
     // end. TIMEOUT: virsh was killed, but libvirtd may still have completed the snapshot.
-    if (error instanceof SnapbotError && (error.code === 'SNAPSHOT_EXISTS' || error.code === 'TIMEOUT')) {
+    if (isCode(error, 'SNAPSHOT_EXISTS') || isCode(error, 'TIMEOUT')) {
       const own = await findOwnSnapshot(deps, vm, request.name, jobId).catch(() => null);
       if (own) return { snapshot: own, note, recovered: error.code === 'SNAPSHOT_EXISTS' };
     }
+    if (isCode(error, 'TIMEOUT')) throw await timedOutMutation(error, () => describeCreateOutcome(deps, vm, request.name));
     throw error;
   }
   // libvirt makes a snapshot it has just created the current one.
@@ -200,6 +206,17 @@ async function findOwnSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: str
   throw new SnapbotError('SNAPSHOT_EXISTS', `Snapshot '${name}' already exists on VM ${vm.name} (created ${snapshot.createdAt}).`);
 }
 
+/**
+ * A first run of this job: not a retry, not a run after its worker died (a stall).
+ * Stepping aside for a fleet permit is neither. Only later runs look for traces of an
+ * earlier one, so a first run costs no extra virsh calls.
+ */
+function isFirstTry(job: Job): boolean {
+  return job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0;
+}
+
+const ALREADY_DONE = "(this job's earlier run did it, then stopped before it could report)";
+
 async function revertSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'revert'>, vm: ResolvedVm) {
   const snapshot = toSnapshotInfo(await findSnapshot(deps, vm, request.name));
   assertAsApproved(snapshot, request.expected, vm);
@@ -209,15 +226,114 @@ async function revertSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'r
       `Snapshot '${snapshot.name}' of VM ${vm.name} is external (disk-only); libvirt on ${deps.hostId} is older than 9.9 and cannot revert external snapshots. Nothing was changed.`,
     );
   }
+  if (!isFirstTry(job)) {
+    // Reverting a second time would throw away whatever the VM wrote since the first.
+    const done = await revertAlreadyDone(deps, job, request, vm, snapshot);
+    if (done) {
+      deps.logger.info({ snapshot: snapshot.name }, 'revert already done by an earlier run of this job; not reverting again');
+      const prunedUndoPoints =
+        request.undoPoint && done.undoPoint ? await pruneUndoPoints(deps, vm, request.undoPoint.keep, [done.undoPoint.name, snapshot.name]) : [];
+      const note = `VM ${vm.name} had already been reverted to '${snapshot.name}' ${ALREADY_DONE}; it was not reverted again, so nothing it wrote since was lost.`;
+      return { snapshot, undoPoint: done.undoPoint, prunedUndoPoints, note, recovered: true };
+    }
+  }
   const undoPoint = request.undoPoint ? await takeUndoPoint(deps, job, vm, snapshot, request.undoPoint) : null;
   await reportProgress(job, { phase: 'running', host: deps.hostId, message: `reverting ${vm.name} to ${snapshot.name}`, target: snapshot });
-  await deps.hypervisor.revertSnapshot(vm.uuid, snapshot.name);
+  try {
+    await deps.hypervisor.revertSnapshot(vm.uuid, snapshot.name);
+  } catch (error) {
+    if (isCode(error, 'TIMEOUT')) throw await timedOutMutation(error, () => describeRevertOutcome(deps, vm, snapshot.name));
+    throw error;
+  }
   const prunedUndoPoints = request.undoPoint && undoPoint ? await pruneUndoPoints(deps, vm, request.undoPoint.keep, [undoPoint.name, snapshot.name]) : [];
-  return { snapshot: { ...snapshot, current: true }, undoPoint, prunedUndoPoints };
+  return { snapshot: { ...snapshot, current: true }, undoPoint, prunedUndoPoints, note: null, recovered: false };
+}
+
+/**
+ * Whether an earlier run of this job already reverted the VM. With an undo point: this
+ * job's undo point exists (marked with the job id) and the target is the VM's current
+ * snapshot — taking the undo point made it current, so only the revert can have made the
+ * target current again. Without one: the earlier run recorded the target as not current
+ * just before reverting, and now it is.
+ */
+async function revertAlreadyDone(
+  deps: JobProcessorDeps,
+  job: Job,
+  request: Kind<'revert'>,
+  vm: ResolvedVm,
+  target: SnapshotInfo,
+): Promise<{ undoPoint: SnapshotInfo | null } | null> {
+  if (!target.current) return null;
+  if (request.undoPoint) {
+    const undoPoint = await findOwnSnapshot(deps, vm, undoPointName(job), job.id ?? '');
+    return undoPoint ? { undoPoint: { ...undoPoint, current: false } } : null;
+  }
+  const recorded = earlierTargets.get(job);
+  const reverted = recorded?.name === target.name && recorded.createdAt === target.createdAt && !recorded.current;
+  return reverted ? { undoPoint: null } : null;
+}
+
+/** What the host shows after a revert whose virsh was killed: the current snapshot and the VM's state. */
+async function describeRevertOutcome(deps: JobProcessorDeps, vm: ResolvedVm, target: string): Promise<string> {
+  const [snapshots, state] = await Promise.all([deps.hypervisor.listSnapshots(vm.uuid), deps.hypervisor.domainState(vm.uuid)]);
+  const current = snapshots.find((snapshot) => snapshot.current)?.name ?? null;
+  const where =
+    current === target
+      ? `'${target}' is the current snapshot of VM ${vm.name} (the revert may have completed)`
+      : `the current snapshot of VM ${vm.name} is ${current === null ? 'none' : `'${current}'`}, not '${target}' (the revert may not have happened)`;
+  return `${where}, and the VM is ${state}`;
+}
+
+/** What the host shows after a create whose virsh was killed and that left no snapshot of this job's. */
+async function describeCreateOutcome(deps: JobProcessorDeps, vm: ResolvedVm, name: string): Promise<string> {
+  try {
+    await deps.hypervisor.snapshotInfo(vm.uuid, name, { knownCurrent: false });
+    return `VM ${vm.name} has a snapshot '${name}' that this job did not make`;
+  } catch (error) {
+    if (isCode(error, 'SNAPSHOT_NOT_FOUND')) return `VM ${vm.name} has no snapshot '${name}' (yet)`;
+    throw error;
+  }
+}
+
+/** What the host shows after a delete whose virsh was killed: whether the snapshot is still there. */
+async function describeDeleteOutcome(deps: JobProcessorDeps, vm: ResolvedVm, name: string): Promise<string> {
+  try {
+    await deps.hypervisor.snapshotInfo(vm.uuid, name, { knownCurrent: false });
+    return `snapshot '${name}' of VM ${vm.name} is still there`;
+  } catch (error) {
+    if (isCode(error, 'SNAPSHOT_NOT_FOUND')) return `snapshot '${name}' of VM ${vm.name} is gone (the delete may have completed)`;
+    throw error;
+  }
+}
+
+/**
+ * virsh was killed at VIRSH_TIMEOUT_MS, but libvirtd may have finished (or still finish)
+ * the change. Still TIMEOUT, and not retried, but the message says what the host shows now.
+ */
+async function timedOutMutation(error: SnapbotError, describe: () => Promise<string>): Promise<SnapbotError> {
+  let shows: string;
+  try {
+    shows = `The host now shows: ${await describe()}.`;
+  } catch (checkError) {
+    shows = `What the host shows now could not be read (${checkError instanceof Error ? checkError.message : String(checkError)}).`;
+  }
+  return new SnapbotError('TIMEOUT', `${error.message}; it may have completed anyway. ${shows}`, {
+    detail: error.detail,
+    permanent: true,
+    cause: error,
+  });
+}
+
+function isCode(error: unknown, code: SnapbotError['code']): error is SnapbotError {
+  return error instanceof SnapbotError && error.code === code;
 }
 
 /** Undo points are named after the job's creation time, so a retried job finds its own. */
 export const UNDO_POINT_PREFIX = 'pre-revert-';
+
+function undoPointName(job: Job): string {
+  return `${UNDO_POINT_PREFIX}${defaultSnapshotName(new Date(job.timestamp)).slice('snap-'.length)}`;
+}
 
 /**
  * The safety snapshot of the VM as it is now, taken before a revert throws that state
@@ -226,7 +342,7 @@ export const UNDO_POINT_PREFIX = 'pre-revert-';
  */
 async function takeUndoPoint(deps: JobProcessorDeps, job: Job, vm: ResolvedVm, target: SnapshotInfo, options: UndoPointOptions) {
   const jobId = job.id ?? '';
-  const name = `${UNDO_POINT_PREFIX}${defaultSnapshotName(new Date(job.timestamp)).slice('snap-'.length)}`;
+  const name = undoPointName(job);
   const earlier = await findOwnSnapshot(deps, vm, name, jobId);
   if (earlier) return earlier;
   const mode = options.mode === 'disk-only' && !deps.capabilities().externalRevert ? 'full' : options.mode;
@@ -272,9 +388,14 @@ async function deleteSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'d
   try {
     raw = await findSnapshot(deps, vm, request.name);
   } catch (error) {
-    // Deleted by this job's earlier attempt, which died before it could report.
-    const earlier = previousTarget(job);
-    if (error instanceof SnapbotError && error.code === 'SNAPSHOT_NOT_FOUND' && earlier?.name === request.name) return earlier;
+    // Gone, and this job's earlier run recorded it as its target just before deleting it:
+    // that run deleted it and died before it could report. Done; nothing to do again.
+    const earlier = earlierTargets.get(job);
+    if (isCode(error, 'SNAPSHOT_NOT_FOUND') && earlier?.name === request.name) {
+      deps.logger.info({ snapshot: request.name }, 'delete already done by an earlier run of this job');
+      const note = `Snapshot '${request.name}' of VM ${vm.name} had already been deleted ${ALREADY_DONE}; nothing was deleted again.`;
+      return { deleted: earlier, note, recovered: true };
+    }
     throw error;
   }
   const snapshot = toSnapshotInfo(raw);
@@ -289,8 +410,13 @@ async function deleteSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'d
     await refuseIfInternalSnapshotsDependOn(deps, vm, snapshot);
   }
   await reportProgress(job, { phase: 'running', host: deps.hostId, message: `deleting ${snapshot.name} of ${vm.name}`, target: snapshot });
-  await deps.hypervisor.deleteSnapshot(vm.uuid, snapshot.name);
-  return snapshot;
+  try {
+    await deps.hypervisor.deleteSnapshot(vm.uuid, snapshot.name);
+  } catch (error) {
+    if (isCode(error, 'TIMEOUT')) throw await timedOutMutation(error, () => describeDeleteOutcome(deps, vm, snapshot.name));
+    throw error;
+  }
+  return { deleted: snapshot, note: null, recovered: false };
 }
 
 /**
@@ -329,8 +455,21 @@ async function findSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: string
   }
 }
 
+/**
+ * The target an earlier run of this job recorded just before acting. A job BullMQ hands
+ * out again (after a stall or a failed attempt) carries its progress as the JSON text
+ * stored in Redis, not as the object the earlier run passed to `updateProgress`.
+ */
 function previousTarget(job: Job): SnapshotInfo | undefined {
-  const progress = jobProgressSchema.safeParse(job.progress);
+  let raw: unknown = job.progress;
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+  }
+  const progress = jobProgressSchema.safeParse(raw);
   return progress.success ? progress.data.target : undefined;
 }
 
@@ -343,8 +482,16 @@ function isRunningState(state: string): boolean {
   return state === 'running' || state === 'paused' || state === 'pmsuspended';
 }
 
+/**
+ * The target an earlier run of a job recorded, for the job's current run. Its progress
+ * reports carry it on, so a run that dies before reaching its own target report does
+ * not erase what the run before it did.
+ */
+const earlierTargets = new WeakMap<Job, SnapshotInfo>();
+
 async function reportProgress(job: Job, progress: JobProgress): Promise<void> {
-  await job.updateProgress(progress);
+  const target = progress.target ?? earlierTargets.get(job);
+  await job.updateProgress(target ? { ...progress, target } : progress);
 }
 
 /**
