@@ -374,6 +374,7 @@ describe('fake Discord as strict as Discord: limits and refusals over HTTP', () 
   afterAll(async () => {
     await client?.destroy();
     await fake?.stop();
+    fake?.assertNoUnexpectedRefusals();
   });
 
   it('sends Discord’s rate-limit headers, and discord.js paces 12 edits of one reply (5 per 2 s per token) without a 429', async () => {

@@ -59,6 +59,12 @@ describe('fake Discord: message rules on the channel routes', () => {
     expect(reply.status).toBe(200);
   });
 
+  it('counts lengths in code points, as Discord does: 2,000 emoji fit, 2,001 do not', async () => {
+    expect((await post({ content: '😀'.repeat(2000) })).status).toBe(200);
+    expect(errorsAt((await post({ content: '😀'.repeat(2001) })).body, 'content')).toEqual(['BASE_TYPE_MAX_LENGTH']);
+    expect((await post({ embeds: [embed({ title: '🖥️'.repeat(128) })] })).status).toBe(200);
+  });
+
   it.each(refusals)('refuses %s with 400 / 50035 at the bad value', async (_rule, body, path, code) => {
     const reply = await post(body);
     expect(reply.status).toBe(400);
