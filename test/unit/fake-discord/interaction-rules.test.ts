@@ -107,6 +107,16 @@ describe('fake Discord: interaction rules', () => {
     expect(errorsAt(bad.body, 'embeds.0.fields.0.value')).toEqual(['BASE_TYPE_REQUIRED']);
   });
 
+  it('turns a follow-up right after a defer into the edit of the "thinking…" reply, keeping its visibility', async () => {
+    const handle = await command();
+    await callback(handle, { type: 5 });
+    expect((await http.call('POST', `${webhook(handle)}?wait=true`, { content: 'only for you?', flags: 64 }, { auth: false })).status).toBe(200);
+    expect(handle.original()).toMatchObject({ content: 'only for you?', flags: 0 });
+    expect(handle.followUps()).toEqual([]);
+    await http.call('POST', `${webhook(handle)}?wait=true`, { content: 'a real follow-up', flags: 64 }, { auth: false });
+    expect(handle.followUps().map((m) => [m.content, m.flags])).toEqual([['a real follow-up', 64]]);
+  });
+
   it('has no interaction webhook before the callback (10015)', async () => {
     const handle = await command();
     expect(await http.call('POST', webhook(handle), { content: 'too early' }, { auth: false })).toMatchObject({ status: 404, body: { code: 10015 } });
@@ -116,16 +126,16 @@ describe('fake Discord: interaction rules', () => {
 
 describe('fake Discord: interaction clocks', () => {
   it('answers 10062 after the ack deadline and 50027 after the token lifetime, as provoked expiries', async () => {
-    const slow = await startFakeHttp({ interactionAckDeadlineMs: 50, interactionTokenTtlMs: 200 });
+    const slow = await startFakeHttp({ interactionAckDeadlineMs: 300, interactionTokenTtlMs: 800 });
     try {
       await slow.connectGateway();
       await slow.call('PUT', slow.guildCommands, [chatCommand()]);
       const late = await slow.fake.slashCommand(slow.userId, 'snapshot');
-      await new Promise((resolve) => setTimeout(resolve, 80));
+      await new Promise((resolve) => setTimeout(resolve, 350));
       expect(await slow.call('POST', `/interactions/${late.id}/${late.token}/callback`, { type: 5 }, { auth: false })).toMatchObject({ status: 404, body: { code: 10062, message: 'Unknown interaction' } });
       const handle = await slow.fake.slashCommand(slow.userId, 'snapshot');
       await slow.call('POST', `/interactions/${handle.id}/${handle.token}/callback`, { type: 5 }, { auth: false });
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, 850));
       const expired = await slow.call('PATCH', `/webhooks/${slow.options.applicationId}/${handle.token}/messages/@original`, { content: 'late' }, { auth: false });
       expect(expired).toMatchObject({ status: 401, body: { code: 50027 } });
       expect(slow.fake.refusals().map((r) => r.code)).toEqual([10062, 50027]);
