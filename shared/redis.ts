@@ -1,6 +1,7 @@
 import type { RedisOptions as BullmqRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { SnapbotError } from './errors.js';
+import { scrubSecrets, type Logger } from './logger.js';
 
 /** ioredis options from a `redis://`, `rediss://` or `unix://` URL. */
 export function redisOptionsFromUrl(url: string): RedisOptions {
@@ -28,9 +29,22 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
+/** The longest wait between two reconnect attempts of a long-running process. */
+export const RECONNECT_CAP_MS = 2_000;
+
 /**
- * Options for processes that must not hang when Redis is down (snapctl, the bot's
- * producers): commands fail at once instead of queueing while disconnected.
+ * ioredis `retryStrategy` for long-running processes: 100 ms, doubling up to
+ * RECONNECT_CAP_MS, ±20 % jitter (so a fleet of workers does not reconnect in step),
+ * and never giving up: a Redis that comes back after an hour is still found.
+ */
+export function reconnectDelay(times: number): number {
+  const base = Math.min(100 * 2 ** Math.min(Math.max(times, 1) - 1, 10), RECONNECT_CAP_MS);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * snapctl: one command, then exit. A few quick reconnects, then it gives up, and
+ * commands fail at once instead of queueing while disconnected (REDIS_UNAVAILABLE).
  */
 export function failFastRedisOptions(url: string): RedisOptions {
   return {
@@ -42,13 +56,54 @@ export function failFastRedisOptions(url: string): RedisOptions {
   };
 }
 
-/** Options for long-lived workers: reconnect forever; BullMQ requires maxRetriesPerRequest null. */
+/**
+ * The bot's control connection (reads and enqueues): it reconnects forever with capped
+ * backoff, but while disconnected every call fails at once (offline queue off) so a
+ * command gets REDIS_UNAVAILABLE instead of hanging or piling up behind an outage.
+ */
+export function reconnectingRedisOptions(url: string): RedisOptions {
+  return {
+    ...redisOptionsFromUrl(url),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3_000,
+    retryStrategy: reconnectDelay,
+  };
+}
+
+/**
+ * Workers: reconnect forever with capped backoff; BullMQ requires maxRetriesPerRequest
+ * null. The offline queue stays on here, as BullMQ wants for workers: a job that
+ * finishes while Redis is down reports its result once Redis is back (with the queue
+ * off, BullMQ drops the completion and the job runs again after its lock lapses). What
+ * could pile up is bounded by the worker's concurrency; the heartbeat skips its beats
+ * while disconnected instead of queueing them.
+ */
 export function durableRedisOptions(url: string): RedisOptions {
   return {
     ...redisOptionsFromUrl(url),
     maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(times * 500, 5_000),
+    retryStrategy: reconnectDelay,
   };
+}
+
+/**
+ * Logs a connection's outages once each: when it is lost, and when it is back with how
+ * long it was down (ioredis emits an error per failed attempt; those go to debug).
+ */
+export function logConnectionChanges(redis: Redis, logger: Logger, what: string): void {
+  let downSince: number | null = null;
+  redis.on('error', (error: Error) => logger.debug({ err: scrubSecrets(error.message), what }, 'redis connection error'));
+  redis.on('close', () => {
+    if (downSince !== null) return;
+    downSince = Date.now();
+    logger.warn({ what }, 'redis connection lost; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (downSince === null) return;
+    logger.info({ what, downMs: Date.now() - downSince }, 'redis reconnected');
+    downSince = null;
+  });
 }
 
 /**
@@ -79,8 +134,9 @@ export async function connectRedis(url: string, options: RedisOptions): Promise<
 /**
  * BullMQ connection options for a dedicated connection (QueueEvents blocks on XREAD,
  * so it may not share a client). BullMQ types its options on their own; the values are
- * the same ioredis options.
+ * the same ioredis options. Reconnects with `reconnectDelay` unless told otherwise
+ * (BullMQ's own default waits up to 20 s between attempts).
  */
 export function bullmqConnectionOptions(options: RedisOptions): BullmqRedisOptions {
-  return Object.assign<BullmqRedisOptions, RedisOptions>({}, { ...options, maxRetriesPerRequest: null });
+  return Object.assign<BullmqRedisOptions, RedisOptions>({}, { retryStrategy: reconnectDelay, ...options, maxRetriesPerRequest: null });
 }

@@ -71,6 +71,9 @@ export class HostHeartbeat {
   /** Writes one heartbeat now. Errors are logged: a missed beat must not stop the worker. */
   async beat(): Promise<void> {
     const { redis, hostId } = this.options;
+    // While Redis is away a beat would wait in the offline queue, and beats would pile up
+    // there; skip them. The first beat after reconnecting says the host is back.
+    if (redis.status !== 'ready') return;
     if (!this.lastErrorRestored) await this.restoreLastError();
     const heartbeat: Heartbeat = heartbeatSchema.parse({
       hostId,
@@ -116,6 +119,8 @@ export class HostHeartbeat {
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    // With Redis away, the alive key simply expires (HEARTBEAT_TTL_MS).
+    if (this.options.redis.status !== 'ready') return;
     try {
       await this.options.redis.del(this.keys.alive(this.options.hostId));
     } catch (error) {

@@ -5,7 +5,7 @@ import type { WorkerConfig } from '../shared/config.js';
 import { redisUrlOf } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { hostQueueName } from '../shared/queues.js';
-import { connectRedis, durableRedisOptions } from '../shared/redis.js';
+import { connectRedis, durableRedisOptions, logConnectionChanges } from '../shared/redis.js';
 import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
 import { HostInventory } from './inventory.js';
@@ -34,8 +34,9 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
   const redisUrl = redisUrlOf(config);
   const connectionOptions = durableRedisOptions(redisUrl);
   // Fail at start, with a sentence naming REDIS_URL, rather than retrying in silence.
+  // Once running, it reconnects forever (a Redis restart must not need a worker restart).
   const redis = await connectRedis(redisUrl, connectionOptions);
-  redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  logConnectionChanges(redis, logger, 'worker');
 
   const inventory = new HostInventory(hypervisor, logger);
   let version: HypervisorVersion = { libvirt: null, qemu: null };
@@ -133,7 +134,9 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
           logger.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, 'jobs still running at shutdown; forcing close');
           await worker.close(true);
         }
-        await redis.quit().catch(() => redis.disconnect());
+        // quit() would wait in the offline queue for a Redis that is away.
+        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+        else redis.disconnect();
         logger.info('worker stopped');
       })();
       return closing;

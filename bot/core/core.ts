@@ -3,7 +3,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
 import { DEFAULT_POLICY, type Policy } from '../../shared/policy.js';
 import { hostQueueName } from '../../shared/queues.js';
-import { bullmqConnectionOptions, connectRedis, failFastRedisOptions, redisOptionsFromUrl } from '../../shared/redis.js';
+import {
+  bullmqConnectionOptions,
+  connectRedis,
+  failFastRedisOptions,
+  logConnectionChanges,
+  reconnectingRedisOptions,
+  redisOptionsFromUrl,
+} from '../../shared/redis.js';
 
 export interface CoreOptions {
   redisUrl: string;
@@ -11,6 +18,12 @@ export interface CoreOptions {
   logger: Logger;
   /** Who may do what; applies to requests that carry an actor (chat), not to snapctl. */
   policy?: Policy;
+  /**
+   * After the first connection: 'fail-fast' (default; snapctl) gives up after a few quick
+   * reconnects; 'forever' (the bot, a long-running process) reconnects with capped backoff
+   * for as long as Redis is away. Either way calls fail at once while disconnected.
+   */
+  redisReconnect?: 'fail-fast' | 'forever';
 }
 
 /**
@@ -29,8 +42,10 @@ export class SnapbotCore {
 
   /** Connects to Redis; REDIS_UNAVAILABLE naming the URL when it cannot. */
   static async connect(options: CoreOptions): Promise<SnapbotCore> {
-    const redis = await connectRedis(options.redisUrl, failFastRedisOptions(options.redisUrl));
-    redis.on('error', (error: Error) => options.logger.debug({ err: error.message }, 'redis connection error'));
+    const forever = options.redisReconnect === 'forever';
+    const redis = await connectRedis(options.redisUrl, (forever ? reconnectingRedisOptions : failFastRedisOptions)(options.redisUrl));
+    if (forever) logConnectionChanges(redis, options.logger, 'core');
+    else redis.on('error', (error: Error) => options.logger.debug({ err: error.message }, 'redis connection error'));
     return new SnapbotCore(redis, options);
   }
 
