@@ -11,16 +11,24 @@ import { portInUse, startRedisServer, type RedisServerHandle } from './redis-ser
  * `npm start`: everything for a single KVM host in one command. When REDIS_URL is unset
  * it runs a managed redis-server (AOF, fsync always, noeviction, data under ./data,
  * loopback only); then the worker for the local libvirt, and the Discord bot when
- * DISCORD_TOKEN is set. Ctrl-C or SIGTERM stops them in order: bot and worker first
- * (running virsh calls finish), Redis last.
+ * DISCORD_TOKEN is set. A managed Redis that dies is restarted (with backoff) on the same
+ * port and data. Ctrl-C or SIGTERM stops them in order: bot and worker first (running
+ * virsh calls finish), Redis last.
  */
 const logger = createLogger('snapbot');
 const distRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MANAGED_REDIS_PORT = Number(new URL(MANAGED_REDIS_URL).port);
 
+/** A managed redis-server that dies is started again after this long, doubling up to the cap. */
+const REDIS_RESTART_FIRST_MS = 500;
+const REDIS_RESTART_CAP_MS = 30_000;
+/** A server that stayed up this long counts as healthy again: its next restart waits the shortest time. */
+const REDIS_HEALTHY_AFTER_MS = 60_000;
+
 async function main(): Promise<void> {
   loadDotEnv();
   let redis: RedisServerHandle | undefined;
+  let stopping = false;
   const env = { ...process.env };
   if (!env.REDIS_URL) {
     if (await portInUse(MANAGED_REDIS_PORT)) {
@@ -30,9 +38,44 @@ async function main(): Promise<void> {
       );
     }
     const dir = resolve(process.env.SNAPBOT_DATA_DIR ?? 'data', 'redis');
-    redis = await startRedisServer({ port: MANAGED_REDIS_PORT, dir, durable: true, ownProcessGroup: true });
+    const serverOptions = { port: MANAGED_REDIS_PORT, dir, durable: true, ownProcessGroup: true };
+    redis = await startRedisServer(serverOptions);
     env.REDIS_URL = redis.url;
-    logger.info({ url: redis.url, dir }, 'managed redis-server started');
+    logger.info({ url: redis.url, dir, pid: redis.process.pid }, 'managed redis-server started');
+
+    // If the managed Redis dies, start it again on the same port and data (its AOF keeps
+    // every job); the worker and the bot reconnect by themselves meanwhile.
+    let failures = 0;
+    const supervise = (handle: RedisServerHandle) => {
+      const startedAt = Date.now();
+      handle.process.once('exit', (code, signal) => {
+        if (stopping) return;
+        if (Date.now() - startedAt >= REDIS_HEALTHY_AFTER_MS) failures = 0;
+        void (async () => {
+          for (;;) {
+            const delayMs = Math.min(REDIS_RESTART_FIRST_MS * 2 ** failures, REDIS_RESTART_CAP_MS);
+            failures += 1;
+            logger.error({ code, signal, restartInMs: delayMs, restarts: failures }, 'managed redis-server exited; restarting it');
+            await new Promise((done) => setTimeout(done, delayMs));
+            if (stopping) return;
+            try {
+              const next = await startRedisServer(serverOptions);
+              if (stopping) {
+                await next.stop();
+                return;
+              }
+              redis = next;
+              logger.info({ url: next.url, pid: next.process.pid, restarts: failures }, 'managed redis-server restarted');
+              supervise(next);
+              return;
+            } catch (error) {
+              logger.error({ err: error }, 'managed redis-server did not start again');
+            }
+          }
+        })();
+      });
+    };
+    supervise(redis);
   }
 
   const children: Array<{ name: string; process: ChildProcess }> = [];
@@ -44,7 +87,6 @@ async function main(): Promise<void> {
     return child;
   };
 
-  let stopping = false;
   const stopAll = async (exitCode: number) => {
     if (stopping) return;
     stopping = true;
