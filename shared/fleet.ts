@@ -133,7 +133,6 @@ export function fleetKeys(prefix: string, runId: string) {
     run: base,
     /** Hash: target index → FleetTargetState JSON. */
     targets: `${base}:targets`,
-    approvals: `${base}:approvals`,
     /** Sorted sets of the run's jobs holding a concurrency permit (score: lease expiry, ms). */
     permits: `${base}:permits`,
     hostPermits: (hostId: string) => `${base}:permits:${hostId}`,
@@ -149,37 +148,57 @@ export function fleetJobId(runId: string, index: number): string {
 /** Fleet run records and their targets are kept this long after they end. */
 export const FLEET_RETENTION_SECONDS = 7 * 24 * 3600;
 
-// KEYS: targets hash. ARGV: index, running-state JSON.
-// The worker's step from queued (or running, on a retry or after a crash) to running.
-// Returns 'ok', or the state the target is already in (cancelled, failed…) so the job stops.
-export const START_TARGET_SCRIPT = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then return 'missing' end
-local state = cjson.decode(current).state
-if state == 'queued' or state == 'running' then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  return 'ok'
-end
-return state
-`;
+/**
+ * The one state table of a fleet target: which state each state may be reached from.
+ *
+ *   queued ──▶ running ──▶ done
+ *     │           │   └──▶ failed
+ *     │           └──────▶ (running again: a retry, or a job taken again after a crash)
+ *     ├──────────────────▶ failed     (given up with its host; refused before it started)
+ *     └──────────────────▶ cancelled  (Cancel: it never runs)
+ *
+ * done, failed and cancelled are final: nothing overwrites a settled target.
+ */
+export const TARGET_MOVES: Record<Exclude<FleetTargetStateName, 'queued'>, readonly FleetTargetStateName[]> = {
+  running: ['queued', 'running'],
+  done: ['running'],
+  failed: ['queued', 'running'],
+  cancelled: ['queued'],
+};
 
-// KEYS: targets hash. ARGV: new state JSON, then the indexes to change.
-// Moves targets that have not started (queued) — and, with ARGV[2] == 'running-too', those
-// running — to the new state. Returns how many changed.
-export const SETTLE_TARGETS_SCRIPT = `
-local changed = 0
+// KEYS: targets hash. ARGV: new state JSON, the states it may come from (comma-separated), then the indexes.
+// Moves each listed target that is in one of those states; returns, per index, 'ok' or the state it is in
+// (or 'missing'), so a worker learns why it may not start and a canceller how many it stopped.
+export const MOVE_TARGETS_SCRIPT = `
+local from = {}
+for state in string.gmatch(ARGV[2], '[^,]+') do from[state] = true end
+local results = {}
 for i = 3, #ARGV do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
-  if current then
+  if not current then
+    results[#results + 1] = 'missing'
+  else
     local state = cjson.decode(current).state
-    if state == 'queued' or (state == 'running' and ARGV[2] == 'running-too') then
+    if from[state] then
       redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
-      changed = changed + 1
+      results[#results + 1] = 'ok'
+    else
+      results[#results + 1] = state
     end
   end
 end
-return changed
+return results
 `;
+
+/** The arguments of MOVE_TARGETS_SCRIPT for moving `indexes` to `state` (after the targets hash key). */
+export function moveTargetsArgs(state: FleetTargetState, indexes: readonly number[], from: readonly FleetTargetStateName[] = movesInto(state.state)): string[] {
+  return [JSON.stringify(state), from.join(','), ...indexes.map(String)];
+}
+
+function movesInto(state: FleetTargetStateName): readonly FleetTargetStateName[] {
+  if (state === 'queued') throw new Error('a fleet target never moves back to queued');
+  return TARGET_MOVES[state];
+}
 
 // KEYS: global permits zset, host permits zset. ARGV: member, global limit, host limit, lease ms.
 // Takes one permit in both sets, or none. Limits of 0 mean unlimited. Leases expire, so a

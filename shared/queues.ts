@@ -19,3 +19,17 @@ export function registryKeys(prefix: string) {
     alive: (hostId: string) => `${prefix}:host:${hostId}:alive`,
   };
 }
+
+/** Attempts of a job: transient failures (libvirt restarting, lock timeouts) are retried after 1 s, 2 s, 4 s, 8 s. */
+export const JOB_ATTEMPTS = 5;
+export const JOB_BACKOFF = { type: 'exponential', delay: 1000 } as const;
+
+/**
+ * How long BullMQ keeps finished jobs, for every job and every worker: completed ones a
+ * day (their results are read by whoever waits), failed ones a week (for `/hosts` and
+ * post-mortems); at most 5,000 of each per host, enough for a fleet run's every target.
+ */
+export const JOB_RETENTION = {
+  removeOnComplete: { age: 24 * 3600, count: 5000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
+} as const;

@@ -4,7 +4,8 @@ import {
   ACQUIRE_PERMIT_SCRIPT,
   fleetKeys,
   fleetTargetStateSchema,
-  START_TARGET_SCRIPT,
+  MOVE_TARGETS_SCRIPT,
+  moveTargetsArgs,
   type FleetJobRef,
   type FleetTargetState,
 } from '../shared/fleet.js';
@@ -65,8 +66,8 @@ export class FleetGate {
 
   /** Moves the target to running, atomically against a Cancel; throws CANCELLED when it lost. */
   async markRunning(): Promise<void> {
-    const outcome = await this.redis.eval(START_TARGET_SCRIPT, 1, this.keys.targets, String(this.ref.index), JSON.stringify({ state: 'running', at: Date.now() }));
-    if (outcome !== 'ok') throw notStarted(this.ref.runId, String(outcome));
+    const outcome = await this.move({ state: 'running', at: Date.now() });
+    if (outcome !== 'ok') throw notStarted(this.ref.runId, outcome);
   }
 
   async markDone(durationMs: number, note: string | null): Promise<void> {
@@ -77,8 +78,15 @@ export class FleetGate {
     await this.record({ state: 'failed', at: Date.now(), code: failure.code, message: failure.message });
   }
 
+  /** Records how the target ended, unless it was settled meanwhile (given up with its host): a settled target stays as it is. */
   private async record(state: FleetTargetState): Promise<void> {
-    await this.redis.hset(this.keys.targets, String(this.ref.index), JSON.stringify(state));
+    await this.move(state);
+  }
+
+  /** One step of the target's state table (shared/fleet.ts): 'ok', or the state it is in. */
+  private async move(state: FleetTargetState): Promise<string> {
+    const [outcome] = (await this.redis.eval(MOVE_TARGETS_SCRIPT, 1, this.keys.targets, ...moveTargetsArgs(state, [this.ref.index]))) as string[];
+    return outcome ?? 'missing';
   }
 }
 

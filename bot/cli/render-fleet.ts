@@ -1,4 +1,4 @@
-import { previewByHost, type FleetListRow, type FleetPlan, type FleetSummary } from '../core/fleet.js';
+import { previewByHost, type FleetListRow, type FleetPlan, type FleetSummary } from '../core/fleet/index.js';
 import { renderTable } from '../core/text-table.js';
 
 /** Plain-text renderings of fleet previews, summaries and listings for snapctl. */

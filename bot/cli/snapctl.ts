@@ -6,32 +6,27 @@ import { SnapbotError, toErrorPayload, type ErrorPayload } from '../../shared/er
 import type { JobProgress, JobResult } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { loadPolicy } from '../../shared/policy.js';
-import { awaitApprovedResult, botOnline, openApprovalRequest } from '../core/approvals.js';
+import { botOnline } from '../core/approvals.js';
 import { readAudit } from '../core/audit.js';
 import { SnapbotCore } from '../core/core.js';
 import { readHostsOverview } from '../core/hosts.js';
-import {
-  createSnapshot,
-  deleteSnapshot,
-  listSnapshots,
-  revertSnapshot,
-  snapshotInfo,
-  type OperationOptions,
-  type OperationRequest,
-} from '../core/snapshots.js';
+import { awaitApprovedResult, requestDelete, requestRevert } from '../core/snapshot-approvals.js';
+import { createSnapshot, listSnapshots, snapshotInfo, type OperationOptions, type OperationRequest } from '../core/snapshots.js';
 import {
   awaitFleetDecision,
   cancelFleet,
   confirmFleet,
   fleetList,
+  fleetOutcome,
   fleetSummary,
   getFleetRun,
   planFleet,
   planRetryOfFailed,
   watchFleetRun,
   type FleetPlan,
+  type FleetRequester,
   type FleetSummary,
-} from '../core/fleet.js';
+} from '../core/fleet/index.js';
 import { renderFleetList, renderFleetPreview, renderFleetProgress, renderFleetSummary } from './render-fleet.js';
 import { renderAudit, renderHosts, renderResult } from './render-text.js';
 
@@ -131,30 +126,30 @@ function say(json: boolean, text: string): void {
 async function runGuarded(action: 'revert' | 'delete', options: GuardedOptions, global: GlobalOptions): Promise<void> {
   const json = Boolean(global.json);
   const timeoutMs = global.timeout * 1000;
-  const operation = action === 'revert' ? revertSnapshot : deleteSnapshot;
-  const request: OperationRequest = { vm: options.vm, host: options.host, name: options.name, requestedBy: requester() };
   const printResult = (result: JobResult) => {
     if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
     else process.stdout.write(`${renderResult(result)}\n`);
   };
   await withCore(async (core) => {
-    const direct = (extra: Partial<OperationRequest>) =>
-      operation(core, { ...request, ...extra }, { timeoutMs, onQueued: (jobId, host) => say(json, `queued job ${jobId} on host ${host}`) });
-    if (options.breakGlass !== undefined) {
-      say(json, `BREAK-GLASS: running ${action} without approval; this is audited.`);
-      printResult(await direct({ breakGlass: { reason: options.breakGlass } }));
-      return;
-    }
-    const opened = await openApprovalRequest(
+    if (options.breakGlass !== undefined) say(json, `BREAK-GLASS: running ${action} without approval; this is audited.`);
+    const ask = action === 'revert' ? requestRevert : requestDelete;
+    const outcome = await ask(
       core,
-      { action, vm: options.vm, host: options.host, name: options.name, requester: { id: requester(), userId: null, displayName: requester() }, origin: 'snapctl' },
-      { timeoutMs },
+      {
+        vm: options.vm,
+        host: options.host,
+        name: options.name,
+        requester: { id: requester(), userId: null, displayName: requester() },
+        origin: 'snapctl',
+        breakGlass: options.breakGlass === undefined ? undefined : { reason: options.breakGlass },
+      },
+      { timeoutMs, onQueued: (jobId, host) => say(json, `queued job ${jobId} on host ${host}`) },
     );
-    if (opened.kind === 'not-needed') {
-      printResult(await direct({}));
+    if (outcome.kind === 'done') {
+      printResult(outcome.result);
       return;
     }
-    const { request: pending } = opened;
+    const { request: pending } = outcome;
     if (!options.wait) {
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, status: 'pending', requestId: pending.id, expiresAt: pending.expiresAt })}\n`);
       else process.stdout.write(`Approval requested: ${pending.id} (expires ${pending.expiresAt}).\n`);
@@ -165,7 +160,7 @@ async function runGuarded(action: 'revert' | 'delete', options: GuardedOptions, 
     printResult(
       await awaitApprovedResult(core, pending, {
         timeoutMs,
-        onApproved: (decided) => say(json, `Approved by ${decided.approvals.length} of ${pending.required}; running on ${pending.host}…`),
+        onApproved: (approvals) => say(json, `Approved by ${approvals} of ${pending.required}; running on ${pending.subject.host}…`),
       }),
     );
   });
@@ -181,14 +176,14 @@ interface FleetRunOptions {
   wait: boolean;
 }
 
-/** Prints a run's final summary; a run where anything failed or did not run is a failure (PARTIAL). */
+/** Prints a run's final summary; a run where anything failed or did not run is a failure (PARTIAL, from core's outcome). */
 function printFleetOutcome(summary: FleetSummary, json: boolean): void {
-  const complete = summary.counts.done === summary.total;
+  const { complete, incomplete } = fleetOutcome(summary);
   if (json) {
     const { plan, targets, ...rest } = summary;
     const payload = {
       ok: complete,
-      ...(complete ? {} : { code: 'PARTIAL', message: `${summary.total - summary.counts.done} of ${summary.total} target(s) of fleet run ${summary.runId} did not complete.` }),
+      ...(complete ? {} : { code: 'PARTIAL', message: `${incomplete} of ${summary.total} target(s) of fleet run ${summary.runId} did not complete.` }),
       ...rest,
       action: plan.action,
       selector: plan.selector,
@@ -218,13 +213,11 @@ async function followFleetRun(core: SnapbotCore, runId: string, json: boolean): 
  * A fleet snapshot or delete: the preview first; with --yes it is confirmed (and waits for
  * approval when the policy wants it, a bot posting the request), then followed to the end.
  */
-async function runFleet(action: 'snapshot' | 'delete', options: FleetRunOptions, global: GlobalOptions, retryOf?: string): Promise<void> {
+async function runFleet(makePlan: (core: SnapbotCore, who: FleetRequester) => Promise<FleetPlan>, options: Pick<FleetRunOptions, 'yes' | 'wait'>, global: GlobalOptions): Promise<void> {
   const json = Boolean(global.json);
   const who = { id: requester(), userId: null, displayName: requester() };
   await withCore(async (core) => {
-    const plan: FleetPlan = retryOf
-      ? await planRetryOfFailed(core, retryOf, who)
-      : await planFleet(core, { action, target: options.target, name: options.name, mode: options.mode, description: options.description, requester: who, origin: 'snapctl' });
+    const plan = await makePlan(core, who);
     if (!options.yes) {
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, preview: plan })}\n`);
       else process.stdout.write(`${renderFleetPreview(plan)}\nNothing was started: run again with --yes to go ahead.\n`);
@@ -246,6 +239,10 @@ async function runFleet(action: 'snapshot' | 'delete', options: FleetRunOptions,
   });
 }
 
+
+function newRun(action: 'snapshot' | 'delete', options: FleetRunOptions) {
+  return { action, target: options.target, name: options.name, mode: options.mode, description: options.description, origin: 'snapctl' as const };
+}
 
 export function buildProgram(): Command {
   const program = new Command('snapctl')
@@ -306,7 +303,7 @@ export function buildProgram(): Command {
     .option('--description <text>', 'free text stored with each snapshot')
     .option('--yes', 'go ahead after the preview')
     .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
-    .action((options: FleetRunOptions) => runFleet('snapshot', options, global()));
+    .action((options: FleetRunOptions) => runFleet((core, who) => planFleet(core, { ...newRun('snapshot', options), requester: who }), options, global()));
   fleet
     .command('delete')
     .description('delete the named snapshot (or those matching a glob) on every selected VM (preview; --yes runs it)')
@@ -314,7 +311,7 @@ export function buildProgram(): Command {
     .requiredOption('--name <name or glob>', 'snapshot name, or a glob such as pre-rollout-*')
     .option('--yes', 'go ahead after the preview')
     .option('--no-wait', 'open the approval request, print the run id, and return')
-    .action((options: FleetRunOptions) => runFleet('delete', options, global()));
+    .action((options: FleetRunOptions) => runFleet((core, who) => planFleet(core, { ...newRun('delete', options), requester: who }), options, global()));
   fleet
     .command('list')
     .description('which selected VMs have which snapshots (from the hosts\' inventories)')
@@ -359,7 +356,8 @@ export function buildProgram(): Command {
     .description('a new run over the failed targets of a finished run (preview; --yes runs it)')
     .option('--yes', 'go ahead after the preview')
     .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
-    .action((runId: string, options: Omit<FleetRunOptions, 'target'>) => runFleet('snapshot', { ...options, target: '' }, global(), runId));
+    // The retry keeps the run's own action: a retried delete deletes.
+    .action((runId: string, options: Pick<FleetRunOptions, 'yes' | 'wait'>) => runFleet((core, who) => planRetryOfFailed(core, runId, who), options, global()));
   program
     .command('hosts')
     .description('every KVM host that has reported: online, stale or offline; versions, capabilities, VMs, queue depth, last error')

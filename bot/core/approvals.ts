@@ -1,80 +1,114 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { SnapbotError } from '../../shared/errors.js';
-import { snapshotInfoSchema, type JobResult, type ResultOf, type SnapshotInfo } from '../../shared/jobs.js';
-import { snapshotNameSchema, vmNameSchema } from '../../shared/names.js';
-import { approvalRuleFor } from '../../shared/policy.js';
-import { recordAudit } from './audit.js';
-import { authorize, isApprover, type Actor } from './authorize.js';
+import { snapshotInfoSchema, snapshotModeSchema } from '../../shared/jobs.js';
+import { approvalKeys, botKeys } from '../../shared/keys.js';
+import { recordAudit, type AuditEntry } from './audit.js';
+import { isApprover, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
-import { runJob, waitForJob, type RunJobOptions } from './dispatch.js';
-import { resolveTarget } from './hosts.js';
+import { redisNow } from './redis-clock.js';
 
 /**
- * Approvals for destructive actions (revert, delete): a request binds to the exact
- * action — host, VM UUID, snapshot name and creation time — and runs once enough
- * distinct approvers have said yes, before it expires. Every decision is one atomic
- * script in Redis, with Redis's own clock, so concurrent clicks and several bot
- * processes cannot run an action twice or after its expiry.
+ * Approvals, for any subject: a revert or delete of one snapshot, a fleet run (and later
+ * a schedule). A request names who may approve, how many must, whether the requester
+ * counts, and when it expires; every decision (approve, deny, expire, withdraw) is one
+ * atomic script in Redis with Redis's own clock, so concurrent clicks, several bot
+ * processes and skewed clocks cannot decide a request twice or after its expiry.
+ *
+ * States: pending → approved | denied | expired | withdrawn (all final). An approved
+ * request is listed in `to-act` until its subject's action was taken, so a process that
+ * dies in between leaves it for the next sweep.
  */
 
-export const approvalActionSchema = z.enum(['revert', 'delete']);
-export type ApprovalAction = z.infer<typeof approvalActionSchema>;
+export const requesterSchema = z.object({ id: z.string(), userId: z.string().nullable(), displayName: z.string() });
+export type Requester = z.infer<typeof requesterSchema>;
 
-export const approvalRequestSchema = z.object({
-  id: z.string(),
-  action: approvalActionSchema,
+/** A revert or delete of one snapshot, bound to the snapshot's creation time. */
+export const snapshotSubjectSchema = z.object({
+  kind: z.literal('snapshot'),
+  action: z.enum(['revert', 'delete']),
   host: z.string(),
   vm: z.string(),
   uuid: z.string(),
   /** The snapshot as it was when approval was asked; the worker checks its creation time again. */
   snapshot: snapshotInfoSchema,
-  requester: z.object({ id: z.string(), userId: z.string().nullable(), displayName: z.string() }),
+  undoPoint: z.object({ mode: snapshotModeSchema, keep: z.number().int() }).nullable(),
+  /** The job that runs the approved action; a fixed id makes enqueueing it idempotent. */
+  jobId: z.string(),
+});
+export type SnapshotSubject = z.infer<typeof snapshotSubjectSchema>;
+
+/** A fleet run; the run itself (bot/core/fleet) holds its targets. */
+export const fleetSubjectSchema = z.object({
+  kind: z.literal('fleet'),
+  runId: z.string(),
+  action: z.enum(['snapshot', 'delete']),
+  selector: z.string(),
+  name: z.string(),
+  targets: z.number().int(),
+});
+export type FleetSubject = z.infer<typeof fleetSubjectSchema>;
+
+export const approvalSubjectSchema = z.discriminatedUnion('kind', [snapshotSubjectSchema, fleetSubjectSchema]);
+export type ApprovalSubject = z.infer<typeof approvalSubjectSchema>;
+
+export const approvalRequestSchema = z.object({
+  id: z.string(),
+  subject: approvalSubjectSchema,
+  requester: requesterSchema,
   origin: z.enum(['discord', 'snapctl']),
+  /** Why approval is needed (the policy rule), shown to approvers. */
+  reason: z.string(),
   requestedAt: z.string(),
+  /** By Redis's clock. */
   expiresAt: z.string(),
   required: z.number().int(),
   allowSelfApproval: z.boolean(),
   approvers: z.array(z.string()),
-  undoPoint: z.object({ mode: z.enum(['disk-only', 'full']), keep: z.number().int() }).nullable(),
-  /** The job that runs the approved action; a fixed id makes enqueueing it idempotent. */
-  jobId: z.string(),
 });
 export type ApprovalRequest = z.infer<typeof approvalRequestSchema>;
 
-export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'withdrawn';
 
 export interface ApprovalState {
   request: ApprovalRequest;
   status: ApprovalStatus;
   approvals: string[];
   deniedBy: string | null;
+  withdrawnBy: string | null;
   message: { channelId: string; messageId: string } | null;
 }
+
+export type DecisionOutcome = 'missing' | 'not-approver' | 'self' | 'duplicate' | 'counted' | 'approved' | 'denied' | 'expired' | `closed:${ApprovalStatus}`;
 
 /** Closed requests stay readable this long (the audit stream keeps the history). */
 const CLOSED_RETENTION_SECONDS = 7 * 24 * 3600;
 
-function keys(core: SnapbotCore, id = '') {
-  return {
-    request: `${core.prefix}:approval:${id}`,
-    approvals: `${core.prefix}:approval:${id}:approvals`,
-    pending: `${core.prefix}:approvals:pending`,
-    toEnqueue: `${core.prefix}:approvals:to-enqueue`,
-    toPost: `${core.prefix}:approvals:to-post`,
-  };
-}
+/**
+ * The status a subject's own record takes when its request is decided: a fleet run's
+ * `status` field follows its approval inside the same script, so no reader ever sees an
+ * approved request on a run still pending (or the other way round).
+ */
+const MIRROR_LUA = `
+local function mirror(status)
+  if KEYS[MIRROR] and redis.call('HGET', KEYS[MIRROR], 'status') == 'pending' then
+    redis.call('HSET', KEYS[MIRROR], 'status', status)
+  end
+end
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
 
-// KEYS: request hash, approvals set, pending zset, to-enqueue set. ARGV: user id, decision, request id.
-export const DECIDE_SCRIPT = `
+// KEYS: request hash, approvals set, pending zset, to-act set, [mirror hash]. ARGV: user id, decision, request id.
+const DECIDE_SCRIPT = `${MIRROR_LUA.replaceAll('MIRROR', '5')}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if status ~= 'pending' then return {'closed:' .. status, redis.call('SCARD', KEYS[2])} end
-if now >= tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs')) then
+if now() >= tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs')) then
   redis.call('HSET', KEYS[1], 'status', 'expired')
   redis.call('ZREM', KEYS[3], ARGV[3])
+  mirror('expired')
   return {'expired', redis.call('SCARD', KEYS[2])}
 end
 if ARGV[1] == redis.call('HGET', KEYS[1], 'requesterUserId') and redis.call('HGET', KEYS[1], 'allowSelf') ~= '1' then
@@ -83,6 +117,7 @@ end
 if ARGV[2] == 'deny' then
   redis.call('HSET', KEYS[1], 'status', 'denied', 'deniedBy', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[3])
+  mirror('denied')
   return {'denied', redis.call('SCARD', KEYS[2])}
 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {'duplicate', redis.call('SCARD', KEYS[2])} end
@@ -91,135 +126,129 @@ if count >= tonumber(redis.call('HGET', KEYS[1], 'required')) then
   redis.call('HSET', KEYS[1], 'status', 'approved')
   redis.call('ZREM', KEYS[3], ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[3])
+  mirror('approved')
   return {'approved', count}
 end
 return {'counted', count}
 `;
 
-// KEYS: request hash, pending zset. ARGV: request id. Returns 1 when this call expired it.
-export const EXPIRE_SCRIPT = `
+// KEYS: request hash, pending zset, [mirror hash]. ARGV: request id. Returns 1 when this call expired it.
+const EXPIRE_SCRIPT = `${MIRROR_LUA.replaceAll('MIRROR', '3')}
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'pending' then redis.call('ZREM', KEYS[2], ARGV[1]) return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now < tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs')) then return 0 end
+if now() < tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs')) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'expired')
 redis.call('ZREM', KEYS[2], ARGV[1])
+mirror('expired')
 return 1
 `;
 
-export interface OpenApprovalInput {
-  action: ApprovalAction;
-  vm: string;
-  host?: string | undefined;
-  name: string;
-  requester: ApprovalRequest['requester'];
-  /** The chat member asking; checked against the policy. snapctl sends none. */
-  actor?: Actor | undefined;
-  origin: ApprovalRequest['origin'];
+// KEYS: request hash, pending zset, [mirror hash]. ARGV: request id, who. Returns 1 when this call withdrew it.
+const WITHDRAW_SCRIPT = `${MIRROR_LUA.replaceAll('MIRROR', '3')}
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'withdrawn', 'withdrawnBy', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+mirror('discarded')
+return 1
+`;
+
+/** The subject's own record whose `status` follows the request (a fleet run's hash), if any. */
+export type MirrorKey = string | undefined;
+
+/** What the audit trail says about a subject. */
+export function auditAbout(subject: ApprovalSubject, requestId: string): Omit<AuditEntry, 'id' | 'at' | 'event' | 'actor'> {
+  return subject.kind === 'snapshot'
+    ? { action: subject.action, host: subject.host, vm: subject.vm, snapshot: subject.snapshot.name, requestId }
+    : { action: `fleet-${subject.action}`, requestId, snapshot: subject.name, detail: subject.selector };
 }
 
-export type OpenApprovalOutcome =
-  | { kind: 'pending'; request: ApprovalRequest }
-  | { kind: 'not-needed'; host: string; uuid: string | undefined };
+/** "Approval request 1a2b…" or "Fleet run 3c4d…": how messages name the request. */
+export function describeRequest(request: ApprovalRequest): string {
+  return request.subject.kind === 'fleet' ? `Fleet run ${request.subject.runId}` : `Approval request ${request.id}`;
+}
+
+/** Who must approve, how many, whether the requester counts, for how long, and why approval is needed. */
+export interface ApprovalTerms {
+  approvers: string[];
+  required: number;
+  allowSelfApproval: boolean;
+  ttlMinutes: number;
+  reason: string;
+}
+
+export interface OpenApprovalInput {
+  id: string;
+  subject: ApprovalSubject;
+  terms: ApprovalTerms;
+  requester: Requester;
+  origin: ApprovalRequest['origin'];
+  mirror?: MirrorKey;
+}
 
 /**
- * Opens an approval request, or says none is needed. The snapshot is read from the host
- * now (its creation time binds the approval), and an action this host's libvirt cannot
- * do is refused before anyone is asked to approve it.
+ * Opens a request: pending until enough approvers say yes, one says no, its requester
+ * withdraws it, or it expires (by Redis's clock). Requests opened outside Discord wait
+ * in `to-post` for a bot to post them.
  */
-export async function openApprovalRequest(core: SnapbotCore, input: OpenApprovalInput, options: { timeoutMs: number }): Promise<OpenApprovalOutcome> {
-  const vm = parseOrThrow(vmNameSchema, input.vm);
-  const name = parseOrThrow(snapshotNameSchema, input.name);
-  if (input.actor) authorize(core.policy, input.actor, input.action, { vm });
-  const { host, uuid } = await resolveTarget(core, vm, input.host);
-  if (input.actor) authorize(core.policy, input.actor, input.action, { vm, host: host.hostId });
-  const rule = approvalRuleFor(core.policy, input.action, host.hostId, vm);
-  if (!rule) return { kind: 'not-needed', host: host.hostId, uuid };
-
-  const info = await runJob(core, { kind: 'info', host: host.hostId, vm, uuid, requestedBy: input.requester.id, name }, { timeoutMs: options.timeoutMs });
-  const snapshot: SnapshotInfo = info.snapshot;
-  if (input.action === 'revert' && snapshot.location === 'external' && !host.capabilities.externalRevert) {
-    throw new SnapbotError(
-      'UNSUPPORTED',
-      `Snapshot '${name}' of ${vm} is external (disk-only) and libvirt ${host.libvirtVersion ?? '(unknown)'} on ${host.hostId} cannot revert external snapshots (needs 9.9 or newer). No approval was asked.`,
-    );
-  }
-  const id = randomBytes(8).toString('hex');
-  const requestedAt = Date.now();
-  const expiresAtMs = requestedAt + rule.ttlMinutes * 60_000;
+export async function openApproval(core: SnapbotCore, input: OpenApprovalInput): Promise<ApprovalRequest> {
+  const keys = approvalKeys(core.prefix);
+  const now = await redisNow(core);
+  const expiresAtMs = now + input.terms.ttlMinutes * 60_000;
   const request: ApprovalRequest = {
-    id,
-    action: input.action,
-    host: host.hostId,
-    vm,
-    uuid: info.vm.uuid,
-    snapshot,
+    id: input.id,
+    subject: input.subject,
     requester: input.requester,
     origin: input.origin,
-    requestedAt: new Date(requestedAt).toISOString(),
+    reason: input.terms.reason,
+    requestedAt: new Date(now).toISOString(),
     expiresAt: new Date(expiresAtMs).toISOString(),
-    required: rule.required,
-    allowSelfApproval: rule.allowSelfApproval,
-    approvers: rule.approvers,
-    undoPoint: input.action === 'revert' ? core.policy.undoPoints : null,
-    jobId: `approval-${id}`,
+    required: input.terms.required,
+    allowSelfApproval: input.terms.allowSelfApproval,
+    approvers: input.terms.approvers,
   };
-  const k = keys(core, id);
   const transaction = core.redis
     .multi()
-    .hset(k.request, {
+    .hset(keys.request(input.id), {
       data: JSON.stringify(request),
       status: 'pending',
       expiresAtMs: String(expiresAtMs),
       requesterUserId: input.requester.userId ?? '',
-      required: String(rule.required),
-      allowSelf: rule.allowSelfApproval ? '1' : '0',
+      required: String(input.terms.required),
+      allowSelf: input.terms.allowSelfApproval ? '1' : '0',
     })
-    .zadd(k.pending, expiresAtMs, id);
-  // Requests from snapctl wait for a bot to post them in the channel.
-  if (input.origin === 'snapctl') transaction.rpush(k.toPost, id);
+    .zadd(keys.pending, expiresAtMs, input.id);
+  if (input.origin === 'snapctl') transaction.rpush(keys.toPost, input.id);
   await transaction.exec();
   await recordAudit(core, {
+    ...auditAbout(input.subject, input.id),
     event: 'requested',
     actor: input.requester.id,
-    action: input.action,
-    host: request.host,
-    vm,
-    snapshot: name,
-    requestId: id,
-    detail: `needs ${rule.required} approval(s) from ${rule.approvers.join(', ')} by ${request.expiresAt}`,
+    detail: `${input.terms.reason}; needs ${input.terms.required} approval(s) from ${input.terms.approvers.join(', ')} by ${request.expiresAt}`,
   });
-  return { kind: 'pending', request };
+  return request;
 }
 
 export async function getApproval(core: SnapbotCore, id: string): Promise<ApprovalState | null> {
-  const k = keys(core, id);
-  const [fields, approvals] = await Promise.all([core.redis.hgetall(k.request), core.redis.smembers(k.approvals)]);
+  const keys = approvalKeys(core.prefix);
+  const [fields, approvals] = await Promise.all([core.redis.hgetall(keys.request(id)), core.redis.smembers(keys.approvals(id))]);
   if (!fields.data) return null;
   return {
     request: approvalRequestSchema.parse(JSON.parse(fields.data)),
     status: (fields.status ?? 'pending') as ApprovalStatus,
     approvals: approvals.sort(),
     deniedBy: fields.deniedBy || null,
+    withdrawnBy: fields.withdrawnBy || null,
     message: fields.message ? (JSON.parse(fields.message) as ApprovalState['message']) : null,
   };
 }
 
 export async function setApprovalMessage(core: SnapbotCore, id: string, message: { channelId: string; messageId: string }): Promise<void> {
-  await core.redis.hset(keys(core, id).request, 'message', JSON.stringify(message));
+  await core.redis.hset(approvalKeys(core.prefix).request(id), 'message', JSON.stringify(message));
 }
 
-export type DecisionOutcome =
-  | 'missing'
-  | 'not-approver'
-  | 'self'
-  | 'duplicate'
-  | 'counted'
-  | 'approved'
-  | 'denied'
-  | 'expired'
-  | `closed:${ApprovalStatus}`;
+function mirrorKeys(mirror: MirrorKey): string[] {
+  return mirror ? [mirror] : [];
+}
 
 /**
  * One approver's click. Only allowed approvers count, the requester's own click does
@@ -229,123 +258,66 @@ export type DecisionOutcome =
  */
 export async function decideApproval(
   core: SnapbotCore,
-  input: { id: string; actor: Actor; decision: 'approve' | 'deny' },
+  input: { id: string; actor: Actor; decision: 'approve' | 'deny'; mirror?: MirrorKey },
 ): Promise<{ outcome: DecisionOutcome; approvals: number; state: ApprovalState | null }> {
   const state = await getApproval(core, input.id);
   if (!state) return { outcome: 'missing', approvals: 0, state };
   if (!isApprover(state.request.approvers, input.actor)) return { outcome: 'not-approver', approvals: state.approvals.length, state };
-  const k = keys(core, input.id);
-  const [outcome, approvals] = (await core.redis.eval(DECIDE_SCRIPT, 4, k.request, k.approvals, k.pending, k.toEnqueue, input.actor.userId, input.decision, input.id)) as [
-    DecisionOutcome,
-    number,
-  ];
+  const keys = approvalKeys(core.prefix);
+  const mirror = mirrorKeys(input.mirror);
+  const [outcome, approvals] = (await core.redis.eval(
+    DECIDE_SCRIPT,
+    4 + mirror.length,
+    keys.request(input.id),
+    keys.approvals(input.id),
+    keys.pending,
+    keys.toAct,
+    ...mirror,
+    input.actor.userId,
+    input.decision,
+    input.id,
+  )) as [DecisionOutcome, number];
   const { request } = state;
-  const about = { actor: input.actor.id, action: request.action, host: request.host, vm: request.vm, snapshot: request.snapshot.name, requestId: request.id };
-  if (outcome === 'counted' || outcome === 'approved') {
-    await recordAudit(core, { ...about, event: 'approved', detail: `${approvals} of ${request.required} approval(s)` });
-  } else if (outcome === 'denied') {
-    await recordAudit(core, { ...about, event: 'denied' });
-  } else if (outcome === 'expired') {
-    await recordAudit(core, { ...about, actor: 'snapbot', event: 'expired', detail: `a click by ${input.actor.id} came after ${request.expiresAt}` });
-  }
-  if (outcome === 'denied' || outcome === 'expired' || outcome === 'approved') await core.redis.expire(k.request, CLOSED_RETENTION_SECONDS);
+  const about = { ...auditAbout(request.subject, request.id), actor: input.actor.id };
+  if (outcome === 'counted' || outcome === 'approved') await recordAudit(core, { ...about, event: 'approved', detail: `${approvals} of ${request.required} approval(s)` });
+  else if (outcome === 'denied') await recordAudit(core, { ...about, event: 'denied' });
+  else if (outcome === 'expired') await recordAudit(core, { ...about, actor: 'snapbot', event: 'expired', detail: `a click by ${input.actor.id} came after ${request.expiresAt}` });
+  if (outcome === 'denied' || outcome === 'expired' || outcome === 'approved') await core.redis.expire(keys.request(input.id), CLOSED_RETENTION_SECONDS);
   return { outcome, approvals, state: await getApproval(core, input.id) };
 }
 
-/**
- * Runs an approved request's job and waits for its result. Safe to call more than once
- * (after a crash, from another bot process): the job id is fixed, so BullMQ adds it once.
- */
-export async function executeApproved(core: SnapbotCore, request: ApprovalRequest, options: Pick<RunJobOptions, 'timeoutMs' | 'onProgress'>): Promise<ResultOf<'revert'> | ResultOf<'delete'>> {
-  const base = { host: request.host, vm: request.vm, uuid: request.uuid, requestedBy: request.requester.id, name: request.snapshot.name, expected: { createdAt: request.snapshot.createdAt } };
-  const runOptions: RunJobOptions = {
-    ...options,
-    jobId: request.jobId,
-    onQueued: () => void core.redis.srem(keys(core).toEnqueue, request.id),
-  };
-  const about = {
-    actor: request.requester.id,
-    action: request.action,
-    host: request.host,
-    vm: request.vm,
-    snapshot: request.snapshot.name,
-    requestId: request.id,
-    jobId: request.jobId,
-  };
-  try {
-    const result =
-      request.action === 'revert'
-        ? await runJob(core, { ...base, kind: 'revert', ...(request.undoPoint ? { undoPoint: request.undoPoint } : {}) }, runOptions)
-        : await runJob(core, { ...base, kind: 'delete' }, runOptions);
-    await recordAudit(core, { ...about, event: 'executed', detail: result.kind === 'revert' && result.undoPoint ? `undo point ${result.undoPoint.name}` : 'done' });
-    return result;
-  } catch (error) {
-    await recordAudit(core, { ...about, event: 'failed', detail: error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error) });
-    throw error;
-  }
-}
-
-/** Waits until the request is approved, denied or expired (TIMEOUT when `timeoutMs` passes first). */
-export async function waitForDecision(core: SnapbotCore, id: string, options: { timeoutMs: number; pollMs?: number }): Promise<ApprovalState> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const state = await getApproval(core, id);
-    if (!state) throw new SnapbotError('INTERNAL', `Approval request ${id} vanished from Redis.`);
-    if (state.status !== 'pending') return state;
-    // Expiry is decided by the same atomic script the buttons use, so no bot needs to be running.
-    if (Date.now() >= Date.parse(state.request.expiresAt)) await expireDueApprovals(core);
-    if (Date.now() > deadline) {
-      throw new SnapbotError('TIMEOUT', `No decision on approval request ${id} within ${Math.round(options.timeoutMs / 1000)}s; it stays open until ${state.request.expiresAt}.`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
-  }
+/** Withdraws a pending request (its requester, or an admin); false when it was no longer pending. */
+export async function withdrawApproval(core: SnapbotCore, input: { id: string; by: string; mirror?: MirrorKey }): Promise<boolean> {
+  const keys = approvalKeys(core.prefix);
+  const mirror = mirrorKeys(input.mirror);
+  const changed = (await core.redis.eval(WITHDRAW_SCRIPT, 2 + mirror.length, keys.request(input.id), keys.pending, ...mirror, input.id, input.by)) === 1;
+  if (!changed) return false;
+  await core.redis.expire(keys.request(input.id), CLOSED_RETENTION_SECONDS);
+  const state = await getApproval(core, input.id);
+  if (state) await recordAudit(core, { ...auditAbout(state.request.subject, input.id), actor: input.by, event: 'cancelled', detail: 'withdrawn before approval; nothing ran' });
+  return true;
 }
 
 /**
- * Waits for a request's decision and then for its job's result: a denial is FORBIDDEN,
- * an expiry APPROVAL_EXPIRED, and in both cases nothing ran. For callers that are not
- * the bot (snapctl), which cannot take the clicks themselves.
+ * Marks every pending request past its expiry (by Redis's clock) as expired; returns
+ * those this call expired. `mirrorOf` names a subject's own record to update with it.
  */
-export async function awaitApprovedResult(
-  core: SnapbotCore,
-  request: ApprovalRequest,
-  options: { timeoutMs: number; onApproved?: (state: ApprovalState) => void },
-): Promise<JobResult> {
-  const decided = await waitForDecision(core, request.id, { timeoutMs: options.timeoutMs });
-  if (decided.status === 'denied') {
-    throw new SnapbotError('FORBIDDEN', `Approval request ${request.id} was denied (by Discord user ${decided.deniedBy}). Nothing was done.`);
-  }
-  if (decided.status === 'expired') {
-    throw new SnapbotError('APPROVAL_EXPIRED', `Approval request ${request.id} expired at ${request.expiresAt} without enough approvals. Nothing was done.`);
-  }
-  options.onApproved?.(decided);
-  return waitForJob(core, request.host, request.jobId, options.timeoutMs);
-}
-
-/** Whether a bot process is running to post requests and take clicks. */
-export async function botOnline(core: SnapbotCore): Promise<boolean> {
-  return (await core.redis.exists(`${core.prefix}:bot:alive`)) === 1;
-}
-
-/** Marks every pending request past its expiry as expired; returns those this call expired. */
-export async function expireDueApprovals(core: SnapbotCore): Promise<ApprovalState[]> {
-  const k = keys(core);
-  const due = await core.redis.zrangebyscore(k.pending, 0, Date.now());
+export async function expireDueApprovals(core: SnapbotCore, mirrorOf: (subject: ApprovalSubject) => MirrorKey = () => undefined): Promise<ApprovalState[]> {
+  const keys = approvalKeys(core.prefix);
+  const due = await core.redis.zrangebyscore(keys.pending, 0, await redisNow(core));
   const expired: ApprovalState[] = [];
   for (const id of due) {
-    const changed = (await core.redis.eval(EXPIRE_SCRIPT, 2, keys(core, id).request, k.pending, id)) as number;
+    const before = await getApproval(core, id);
+    const mirror = before ? mirrorKeys(mirrorOf(before.request.subject)) : [];
+    const changed = (await core.redis.eval(EXPIRE_SCRIPT, 2 + mirror.length, keys.request(id), keys.pending, ...mirror, id)) as number;
     if (changed !== 1) continue;
-    await core.redis.expire(keys(core, id).request, CLOSED_RETENTION_SECONDS);
+    await core.redis.expire(keys.request(id), CLOSED_RETENTION_SECONDS);
     const state = await getApproval(core, id);
     if (!state) continue;
     await recordAudit(core, {
+      ...auditAbout(state.request.subject, id),
       event: 'expired',
       actor: 'snapbot',
-      action: state.request.action,
-      host: state.request.host,
-      vm: state.request.vm,
-      snapshot: state.request.snapshot.name,
-      requestId: id,
       detail: `${state.approvals.length} of ${state.request.required} approval(s) by ${state.request.expiresAt}`,
     });
     expired.push(state);
@@ -353,18 +325,67 @@ export async function expireDueApprovals(core: SnapbotCore): Promise<ApprovalSta
   return expired;
 }
 
-/** Approved requests whose job may not have been queued (the process that approved died). */
-export async function approvedNotQueued(core: SnapbotCore): Promise<string[]> {
-  return core.redis.smembers(keys(core).toEnqueue);
+/**
+ * Waits until the request is decided and returns it approved; a denial is FORBIDDEN, an
+ * expiry APPROVAL_EXPIRED, a withdrawal CANCELLED (in each case nothing ran), and no
+ * decision within `timeoutMs` TIMEOUT (the request stays open). For callers that cannot
+ * take the clicks themselves (snapctl). Expiry is decided by the same atomic script the
+ * bot's sweeper uses, so no bot needs to be running for it.
+ */
+export async function awaitApproval(
+  core: SnapbotCore,
+  id: string,
+  options: { timeoutMs: number; pollMs?: number; mirrorOf?: (subject: ApprovalSubject) => MirrorKey },
+): Promise<ApprovalState> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const state = await getApproval(core, id);
+    if (!state) throw new SnapbotError('INTERNAL', `Approval request ${id} vanished from Redis.`);
+    const what = describeRequest(state.request);
+    switch (state.status) {
+      case 'approved':
+        return state;
+      case 'denied':
+        throw new SnapbotError('FORBIDDEN', `${what} was denied (by Discord user ${state.deniedBy}). Nothing was done.`);
+      case 'expired':
+        throw new SnapbotError('APPROVAL_EXPIRED', `${what} expired at ${state.request.expiresAt} without enough approvals. Nothing was done.`);
+      case 'withdrawn':
+        throw new SnapbotError('CANCELLED', `${what} was withdrawn by ${state.withdrawnBy}. Nothing was done.`);
+      case 'pending':
+        break;
+    }
+    if ((await redisNow(core)) >= Date.parse(state.request.expiresAt)) {
+      await expireDueApprovals(core, options.mirrorOf);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new SnapbotError('TIMEOUT', `No decision on ${what.replace(/^A/, 'a')} within ${Math.round(options.timeoutMs / 1000)}s; it stays open until ${state.request.expiresAt}.`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
+  }
 }
 
-/** The next request from snapctl that a bot should post in the channel, if any (each is handed out once). */
-export async function takeRequestToPost(core: SnapbotCore): Promise<string | null> {
-  return core.redis.lpop(keys(core).toPost);
+/** Approved requests whose action may not have been taken (the process that approved died). */
+export async function approvedNotActed(core: SnapbotCore): Promise<string[]> {
+  return core.redis.smembers(approvalKeys(core.prefix).toAct);
 }
 
-function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  throw new SnapbotError('VALIDATION', parsed.error.issues.map((issue) => issue.message).join('; '));
+/** The approved request's action was taken (its job queued, its run started): the sweep leaves it alone. */
+export async function markActedOn(core: SnapbotCore, id: string): Promise<void> {
+  await core.redis.srem(approvalKeys(core.prefix).toAct, id);
+}
+
+/** The next request opened outside Discord that a bot should post, if any (each is handed out once). */
+export async function takeApprovalToPost(core: SnapbotCore): Promise<string | null> {
+  return core.redis.lpop(approvalKeys(core.prefix).toPost);
+}
+
+/** Whether a bot process is running to post requests and take clicks. */
+export async function botOnline(core: SnapbotCore): Promise<boolean> {
+  return (await core.redis.exists(botKeys(core.prefix).alive)) === 1;
+}
+
+/** Says a bot process is sweeping, for `ttlMs` (snapctl tells its user when none is). */
+export async function markBotAlive(core: SnapbotCore, ttlMs: number): Promise<void> {
+  await core.redis.set(botKeys(core.prefix).alive, new Date().toISOString(), 'PX', ttlMs);
 }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { auditKeys } from '../../shared/keys.js';
+import { authorize, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
 
 /**
@@ -39,7 +41,7 @@ export const auditEntrySchema = z.object({
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 function auditKey(core: SnapbotCore): string {
-  return `${core.prefix}:audit`;
+  return auditKeys(core.prefix).stream;
 }
 
 export async function recordAudit(core: SnapbotCore, entry: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {
@@ -72,15 +74,21 @@ export async function readAudit(core: SnapbotCore, options: { vm?: string | unde
   }
 }
 
+/** The audit trail as `actor` may see it: FORBIDDEN unless the policy lets them audit (that VM). */
+export async function readAuditFor(core: SnapbotCore, actor: Actor, options: { vm?: string | undefined; limit?: number }): Promise<AuditEntry[]> {
+  authorize(core.policy, actor, 'audit', options.vm ? { vm: options.vm } : {});
+  return readAudit(core, options);
+}
+
 /**
  * A notice for the team channel (break-glass use): queued in Redis and posted by
  * whichever bot process takes it, so it is not lost when no bot runs at that moment.
  */
 export async function announce(core: SnapbotCore, text: string): Promise<void> {
-  await core.redis.rpush(`${core.prefix}:notices`, text);
+  await core.redis.rpush(auditKeys(core.prefix).notices, text);
 }
 
 /** The next notice to post, if any; each is handed to one bot process only. */
 export async function takeNotice(core: SnapbotCore): Promise<string | null> {
-  return core.redis.lpop(`${core.prefix}:notices`);
+  return core.redis.lpop(auditKeys(core.prefix).notices);
 }

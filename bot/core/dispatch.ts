@@ -10,13 +10,10 @@ import {
   type ResultOf,
   type SnapshotJob,
 } from '../../shared/jobs.js';
+import { JOB_ATTEMPTS, JOB_BACKOFF, JOB_RETENTION } from '../../shared/queues.js';
 import { redactRedisUrl } from '../../shared/redis.js';
 import type { SnapbotCore } from './core.js';
 
-/** Retries for transient failures (libvirt restarting, lock timeouts): 1 s, 2 s, 4 s, 8 s. */
-export const JOB_ATTEMPTS = 5;
-const KEEP_COMPLETED = { age: 24 * 3600, count: 1000 };
-const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 };
 
 export interface RunJobOptions {
   /** How long to wait for the result. */
@@ -55,9 +52,8 @@ export async function runJob<J extends SnapshotJob>(
       core.queueFor(data.host).add(data.kind, data, {
         jobId,
         attempts: JOB_ATTEMPTS,
-        backoff: { type: 'exponential', delay: 1000 },
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: KEEP_FAILED,
+        backoff: JOB_BACKOFF,
+        ...JOB_RETENTION,
       }),
     );
     options.onQueued?.(jobId);

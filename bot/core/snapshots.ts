@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SnapbotError } from '../../shared/errors.js';
+import type { HostStatus } from '../../shared/hosts.js';
 import { approvalRuleFor } from '../../shared/policy.js';
 import { announce, recordAudit } from './audit.js';
 import { snapshotModeSchema, type JobProgress, type ResultOf } from '../../shared/jobs.js';
@@ -8,6 +9,7 @@ import type { SnapbotCore } from './core.js';
 import { runJob } from './dispatch.js';
 import { authorize, type Actor } from './authorize.js';
 import { resolveTarget, type ResolvedTarget } from './hosts.js';
+import { parseInput } from './parse-input.js';
 
 /** What Discord and snapctl pass in: raw user input, validated here once for both. */
 export interface OperationRequest {
@@ -50,11 +52,6 @@ const createSchema = targetSchema.extend({
 });
 const namedSchema = targetSchema.extend({ name: snapshotNameSchema });
 
-function parseRequest<S extends z.ZodType>(schema: S, request: OperationRequest): z.infer<S> {
-  const parsed = schema.safeParse(request);
-  if (parsed.success) return parsed.data;
-  throw new SnapbotError('VALIDATION', parsed.error.issues.map((issue) => issue.message).join('; '));
-}
 
 function jobOptions(options: OperationOptions, host: string) {
   return {
@@ -66,7 +63,7 @@ function jobOptions(options: OperationOptions, host: string) {
 
 /** Takes a snapshot: disk-only (atomic, external) by default, or full (memory + disk). */
 export async function createSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'create'>> {
-  const input = parseRequest(createSchema, request);
+  const input = parseInput(createSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'create', input.vm, input.host);
   const name = input.name ?? defaultSnapshotName();
   return auditDirect(core, request, { action: 'create', host: host.hostId, vm: input.vm, snapshot: name }, () =>
@@ -78,20 +75,37 @@ export async function createSnapshot(core: SnapbotCore, request: OperationReques
   );
 }
 
+/** FORBIDDEN unless `actor` may list the VM of a listing someone else asked for (its page buttons). */
+export function authorizeListing(core: SnapbotCore, actor: Actor, listing: ResultOf<'list'>): void {
+  authorize(core.policy, actor, 'list', { host: listing.host, vm: listing.vm.name });
+}
+
 /** Every snapshot of the VM, newest first, read from libvirt now (not from the inventory). */
 export async function listSnapshots(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'list'>> {
-  const input = parseRequest(targetSchema, request);
+  const input = parseInput(targetSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'list', input.vm, input.host);
   return runJob(core, { kind: 'list', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy }, jobOptions(options, host.hostId));
 }
 
 export async function snapshotInfo(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'info'>> {
-  const input = parseRequest(namedSchema, request);
+  const input = parseInput(namedSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'info', input.vm, input.host);
   return runJob(
     core,
     { kind: 'info', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name },
     jobOptions(options, host.hostId),
+  );
+}
+
+/**
+ * UNSUPPORTED, before anything is queued or anyone is asked to approve, when the host's
+ * libvirt cannot revert this kind of snapshot (external ones need 9.9; Debian 12 has 9.0).
+ */
+export function refuseUnsupportedRevert(host: HostStatus, vm: string, snapshot: { name: string; location: string }): void {
+  if (snapshot.location !== 'external' || host.capabilities.externalRevert) return;
+  throw new SnapbotError(
+    'UNSUPPORTED',
+    `Snapshot '${snapshot.name}' of ${vm} is external (disk-only) and libvirt ${host.libvirtVersion ?? '(unknown)'} on ${host.hostId} cannot revert external snapshots (needs 9.9 or newer). Nothing was queued.`,
   );
 }
 
@@ -134,15 +148,10 @@ async function auditDirect<T>(core: SnapbotCore, request: OperationRequest, abou
  * snapshot, or when the policy wants approval (see approvals.ts).
  */
 export async function revertSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'revert'>> {
-  const input = parseRequest(namedSchema, request);
+  const input = parseInput(namedSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'revert', input.vm, input.host);
   const known = host.vms.find((vm) => vm.name === input.vm)?.snapshots.find((snapshot) => snapshot.name === input.name);
-  if (known?.location === 'external' && !host.capabilities.externalRevert) {
-    throw new SnapbotError(
-      'UNSUPPORTED',
-      `Snapshot '${input.name}' of ${input.vm} is external (disk-only) and libvirt ${host.libvirtVersion ?? '(unknown)'} on ${host.hostId} cannot revert external snapshots (needs 9.9 or newer). Nothing was queued.`,
-    );
-  }
+  if (known) refuseUnsupportedRevert(host, input.vm, known);
   await requireNoApproval(core, request, 'revert', host.hostId, input.vm, input.name);
   return auditDirect(core, request, { action: 'revert', host: host.hostId, vm: input.vm, snapshot: input.name }, () =>
     runJob(
@@ -154,7 +163,7 @@ export async function revertSnapshot(core: SnapbotCore, request: OperationReques
 }
 
 export async function deleteSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'delete'>> {
-  const input = parseRequest(namedSchema, request);
+  const input = parseInput(namedSchema, request);
   const { host, uuid } = await resolveAndAuthorize(core, request, 'delete', input.vm, input.host);
   await requireNoApproval(core, request, 'delete', host.hostId, input.vm, input.name);
   return auditDirect(core, request, { action: 'delete', host: host.hostId, vm: input.vm, snapshot: input.name }, () =>

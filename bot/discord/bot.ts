@@ -3,11 +3,11 @@ import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SnapbotCore } from '../core/core.js';
 import { InventoryView } from '../core/suggest.js';
-import { startApprovalSweeper } from './approvals-ui.js';
 import { ChannelMessenger, DISCORD_CHANNEL_BUDGET, type ChannelBudget } from './channel-messenger.js';
 import { COMMAND_DEFINITIONS } from './commands/index.js';
 import type { BotContext } from './context.js';
-import { FleetWatchers, startFleetSweeper } from './fleet-ui.js';
+import { FleetWatchers } from './fleet-watchers.js';
+import { startSweeper } from './sweeper.js';
 import { routeInteraction } from './interactions/route-interaction.js';
 
 export interface BotOptions {
@@ -74,12 +74,10 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     });
   });
   let stopSweeper = () => {};
-  let stopFleetSweeper = () => {};
   try {
     await client.login(options.token);
     await ready;
-    stopSweeper = startApprovalSweeper(context, client, options.sweepIntervalMs);
-    stopFleetSweeper = startFleetSweeper(context, client, options.sweepIntervalMs);
+    stopSweeper = startSweeper(context, options.sweepIntervalMs);
   } catch (error) {
     await client.destroy();
     if (error instanceof DiscordjsError && error.code === DiscordjsErrorCodes.TokenInvalid) {
@@ -91,7 +89,6 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     client,
     async stop() {
       stopSweeper();
-      stopFleetSweeper();
       // Runs go on without us; their last state is shown, and the next bot adopts them.
       await context.fleetWatchers.stop();
       context.messenger.close();

@@ -8,7 +8,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { SnapbotCore } from '../core/core.js';
 import type { InventoryView } from '../core/suggest.js';
 import type { ChannelMessenger } from './channel-messenger.js';
-import type { FleetWatchers } from './fleet-ui.js';
+import type { FleetWatchers } from './fleet-watchers.js';
 
 /** What every command and button handler gets. */
 export interface BotContext {

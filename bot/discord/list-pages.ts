@@ -1,29 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, MessageFlags, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
+import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import { listResultSchema, type ResultOf } from '../../shared/jobs.js';
-import { authorize } from '../core/authorize.js';
+import { discordKeys } from '../../shared/keys.js';
 import type { SnapbotCore } from '../core/core.js';
+import { authorizeListing } from '../core/snapshots.js';
 import { actorFromInteraction } from './actor.js';
-import type { BotContext, ButtonHandler } from './context.js';
-import type { ReplyPayload } from './live-reply.js';
-import { renderUserError } from './render/render-job.js';
-import { pageCount, renderSnapshotListFile, renderSnapshotListPage } from './render/render-snapshot-list.js';
+import { answerFailure, tellClicker } from './buttons/answer-clicker.js';
+import { snapshotListButtonId } from './buttons/ids.js';
+import type { ButtonHandler } from './context.js';
+import type { ReplyPayload } from './reply-payload.js';
 import { fitMessage } from './render/discord-limits.js';
+import { pageCount, renderSnapshotListFile, renderSnapshotListPage } from './render/render-snapshot-list.js';
 
 /** A listing stays pageable this long; after that the buttons say to run the command again. */
 const LIST_TTL_SECONDS = 3600;
-const PREFIX = 'snapshot-list';
-
-function listKey(core: SnapbotCore, id: string): string {
-  return `${core.prefix}:discord:list:${id}`;
-}
 
 function pageButtons(id: string, page: number, pages: number): APIActionRowComponent<APIButtonComponent>[] {
   if (pages <= 1) return [];
   const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
-    new ButtonBuilder().setCustomId(`${PREFIX}:${id}:${page - 1}`).setLabel('◀ Newer').setStyle(ButtonStyle.Secondary).setDisabled(page <= 0),
+    new ButtonBuilder().setCustomId(snapshotListButtonId.build(id, page - 1)).setLabel('◀ Newer').setStyle(ButtonStyle.Secondary).setDisabled(page <= 0),
     new ButtonBuilder()
-      .setCustomId(`${PREFIX}:${id}:${page + 1}`)
+      .setCustomId(snapshotListButtonId.build(id, page + 1))
       .setLabel('Older ▶')
       .setStyle(ButtonStyle.Secondary)
       .setDisabled(page >= pages - 1),
@@ -40,7 +37,7 @@ export async function renderListReply(core: SnapbotCore, result: ResultOf<'list'
   const pages = pageCount(result.snapshots.length);
   if (pages <= 1) return { embeds: [renderSnapshotListPage(result, 0)], components: [] };
   const id = randomBytes(6).toString('hex');
-  await core.redis.set(listKey(core, id), JSON.stringify(result), 'EX', LIST_TTL_SECONDS);
+  await core.redis.set(discordKeys(core.prefix).snapshotListPages(id), JSON.stringify(result), 'EX', LIST_TTL_SECONDS);
   return {
     embeds: [renderSnapshotListPage(result, 0)],
     components: pageButtons(id, 0, pages),
@@ -48,26 +45,24 @@ export async function renderListReply(core: SnapbotCore, result: ResultOf<'list'
   };
 }
 
+/** Newer / older pages of a /snapshot list; whoever pages must be allowed to list that VM. */
 export const listPageButton: ButtonHandler<{ id: string; page: number }> = {
-  parse(customId) {
-    const match = new RegExp(`^${PREFIX}:([0-9a-f]+):(-?\\d+)$`).exec(customId);
-    return match ? { id: match[1]!, page: Number(match[2]) } : undefined;
-  },
+  parse: (customId) => snapshotListButtonId.parse(customId),
   async run(interaction, { id, page }, context) {
-    const stored = await context.core.redis.get(listKey(context.core, id));
-    if (stored === null) {
-      await interaction.reply({ content: 'This listing has expired; run /snapshot list again.', flags: MessageFlags.Ephemeral });
-      return;
-    }
-    const result = listResultSchema.parse(JSON.parse(stored));
+    await interaction.deferUpdate();
     try {
-      authorize(context.core.policy, actorFromInteraction(interaction), 'list', { host: result.host, vm: result.vm.name });
+      const stored = await context.core.redis.get(discordKeys(context.core.prefix).snapshotListPages(id));
+      if (stored === null) {
+        await tellClicker(interaction, 'This listing has expired; run /snapshot list again.');
+        return;
+      }
+      const result = listResultSchema.parse(JSON.parse(stored));
+      authorizeListing(context.core, actorFromInteraction(interaction), result);
+      const pages = pageCount(result.snapshots.length);
+      const shown = Math.min(Math.max(page, 0), pages - 1);
+      await interaction.editReply(fitMessage({ embeds: [renderSnapshotListPage(result, shown)], components: pageButtons(id, shown, pages) }));
     } catch (error) {
-      await interaction.reply({ content: renderUserError({ code: 'FORBIDDEN', message: (error as Error).message }), flags: MessageFlags.Ephemeral });
-      return;
+      await answerFailure(interaction, context, error);
     }
-    const pages = pageCount(result.snapshots.length);
-    const shown = Math.min(Math.max(page, 0), pages - 1);
-    await interaction.update(fitMessage({ embeds: [renderSnapshotListPage(result, shown)], components: pageButtons(id, shown, pages) }));
   },
 };

@@ -1,20 +1,8 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
-import { randomBytes } from 'node:crypto';
-import { SnapbotError, type ErrorPayload } from '../../shared/errors.js';
 import type { BotContext } from './context.js';
 import { LiveReply, type ReplyPayload } from './live-reply.js';
 import { renderJobFailure, renderUserError, type JobHeading } from './render/render-job.js';
-
-/**
- * What a user is shown for an error: a SnapbotError as it is (its code and sentence);
- * anything else as INTERNAL with a reference to the log line that holds the detail.
- */
-export function userFacingError(context: BotContext, error: unknown, where: Record<string, string>): ErrorPayload {
-  if (error instanceof SnapbotError) return error.toPayload();
-  const reference = randomBytes(4).toString('hex');
-  context.logger.error({ err: error, reference, ...where }, 'internal error');
-  return { code: 'INTERNAL', message: `Internal error in the bot (ref ${reference}); the detail is in the bot's log.` };
-}
+import { userFacingError } from './user-facing-error.js';
 
 /**
  * The answer to a failure, by who caused it: a user's mistake before anything was queued
@@ -28,7 +16,7 @@ export async function reportFailure(
   error: unknown,
   where: { heading?: JobHeading; live?: LiveReply; queuedOn?: string | undefined },
 ): Promise<void> {
-  const payload = userFacingError(context, error, { command: interaction.commandName, user: interaction.user.id });
+  const payload = userFacingError(context.logger, error, { command: interaction.commandName, user: interaction.user.id });
   if (where.queuedOn === undefined || !where.live || !where.heading) {
     await interaction.deleteReply().catch(() => undefined);
     await interaction.followUp({ content: renderUserError(payload), flags: MessageFlags.Ephemeral });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SnapbotCore } from '../../bot/core/core.js';
-import { confirmFleet, fleetSummary, getFleetRun, planFleet, watchFleetRun, type FleetSummary } from '../../bot/core/fleet.js';
+import { confirmFleet, fleetSummary, getFleetRun, planFleet, watchFleetRun, type FleetSummary } from '../../bot/core/fleet/index.js';
 import { listHosts } from '../../bot/core/hosts.js';
 import { ProgressCoalescer } from '../../bot/core/progress-coalescer.js';
 import { parseEnv, workerEnvSchema } from '../../shared/config.js';

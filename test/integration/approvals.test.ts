@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideApproval, getApproval } from '../../bot/core/approvals.js';
 import { policySchema, type Policy } from '../../shared/policy.js';
-import { snowflake, type FakeCommandOption, type FakeMessage, type FakeUser } from '../fixtures/fake-discord/fake-discord.js';
+import { FakeDiscord, snowflake, type FakeCommandOption, type FakeMessage, type FakeUser, type InteractionHandle } from '../fixtures/fake-discord/fake-discord.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { guildFixture, startBotUnderTest, type BotUnderTest } from '../helpers/discord-bot.js';
 import { parseJsonOutput, runSnapctl, SNAPCTL, type SpawnedProcess } from '../helpers/processes.js';
@@ -85,6 +85,12 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000
   }
 }
 
+/** The clicker's private answer: a follow-up after the click was acknowledged. */
+async function privateAnswer(handle: InteractionHandle): Promise<FakeMessage> {
+  await until(() => handle.followUps().length > 0, 10_000);
+  return handle.followUps()[0]!;
+}
+
 const fieldValue = (message: FakeMessage, name: string) =>
   String((embedOf(message).fields as Array<{ name: string; value: string }>).find((field) => field.name === name)?.value ?? '');
 
@@ -129,16 +135,18 @@ describe('an approval request with two approvers needed', () => {
     const message = await requestRevert(harness, admin, 'good');
     const { approve } = buttonIds(message);
 
+    // Every click is acknowledged at once (deferUpdate); refusals come privately after.
     const self = await harness.fake.clickButton(admin.id, message, approve);
-    expect((await self.waitForCallback()).data).toMatchObject({ content: expect.stringContaining('someone else must approve'), flags: EPHEMERAL });
+    expect((await self.waitForCallback()).type).toBe(6);
+    expect(await privateAnswer(self)).toMatchObject({ content: expect.stringContaining('someone else must approve'), flags: EPHEMERAL });
     const stranger = await harness.fake.clickButton(viewer.id, message, approve);
-    expect((await stranger.waitForCallback()).data).toMatchObject({ content: expect.stringMatching(/^\*\*FORBIDDEN\*\*/), flags: EPHEMERAL });
+    expect(await privateAnswer(stranger)).toMatchObject({ content: expect.stringMatching(/^\*\*FORBIDDEN\*\*/), flags: EPHEMERAL });
 
     const first = await harness.fake.clickButton(secondAdmin.id, message, approve);
-    expect((await first.waitForCallback()).type).toBe(7);
-    expect(fieldValue(message, 'Approvals')).toMatch(/^1 of 2/);
+    expect((await first.waitForCallback()).type).toBe(6);
+    await until(() => fieldValue(message, 'Approvals').startsWith('1 of 2'));
     const again = await harness.fake.clickButton(secondAdmin.id, message, approve);
-    expect((await again.waitForCallback()).data).toMatchObject({ content: 'Your approval is already counted (1 of 2).' });
+    expect(await privateAnswer(again)).toMatchObject({ content: 'Your approval is already counted (1 of 2).' });
     expect(revertCalls('good')).toEqual([]);
 
     await harness.fake.clickButton(extraAdmins[1]!.id, message, approve);
@@ -198,18 +206,21 @@ describe('expiry', () => {
   });
 
   it('still expires when the bot was restarted in between', async () => {
-    const first = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({ ttlMinutes: 0.05 }), sweepIntervalMs: 200 });
+    const discord = await FakeDiscord.start(guild.options);
+    const first = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({ ttlMinutes: 0.05 }), sweepIntervalMs: 200, discord });
     const message = await requestRevert(first, operator, 'restart');
     const id = /approval:([0-9a-f]+):/.exec(JSON.stringify(message.components))![1]!;
     await first.stop();
     await new Promise((resolve) => setTimeout(resolve, 3_500));
-    // A new bot process on the same Discord state: it finds the request past its time.
-    const second = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({ ttlMinutes: 0.05 }), sweepIntervalMs: 200 });
+    // A new bot process on the same Discord: it finds the request past its time and closes its message.
+    const second = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({ ttlMinutes: 0.05 }), sweepIntervalMs: 200, discord });
     try {
       await until(async () => (await getApproval(second.core, id))?.status === 'expired', 10_000);
+      await until(() => buttonIds(message).disabled, 10_000);
       expect(revertCalls('restart')).toEqual([]);
     } finally {
       await second.stop();
+      await discord.stop();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confirmFleet, fleetSummary, planFleet } from '../../bot/core/fleet.js';
+import { confirmFleet, fleetSummary, planFleet } from '../../bot/core/fleet/index.js';
 import { policySchema, type Policy } from '../../shared/policy.js';
 import { FakeDiscord, snowflake, type FakeCommandOption, type FakeMessage, type FakeUser } from '../fixtures/fake-discord/fake-discord.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
@@ -281,16 +281,16 @@ describe('/fleet with the default approval rules', () => {
     await until(() => String(embedOf(message).description).startsWith('🔐 Confirmed by'));
     expect(String(embedOf(message).description)).toContain(request.id);
 
-    const self = await discord.clickButton(admin.id, request, `fleet-approval:${runId}:approve`);
+    const self = await discord.clickButton(admin.id, request, `approval:${runId}:approve`);
     await until(() => self.followUps().length > 0);
     expect(self.followUps()[0]!.content).toContain('someone else must approve');
-    const stranger = await discord.clickButton(viewer.id, request, `fleet-approval:${runId}:approve`);
+    const stranger = await discord.clickButton(viewer.id, request, `approval:${runId}:approve`);
     await until(() => stranger.followUps().length > 0);
     expect(stranger.followUps()[0]!.content).toMatch(/^\*\*FORBIDDEN\*\*/);
     expect(stranger.followUps()[0]!.flags & EPHEMERAL).toBe(EPHEMERAL);
     expect(hosts['kvm-a'].calls().some((call) => call.argv.includes('snapshot-delete'))).toBe(false);
 
-    await discord.clickButton(secondAdmin.id, request, `fleet-approval:${runId}:approve`);
+    await discord.clickButton(secondAdmin.id, request, `approval:${runId}:approve`);
     await until(() => isFinal(request), 30_000);
     expect(title(request), field(request, /^Failures/)).toBe('✅ Fleet delete · pre-rollout · done');
     expect(embedOf(request, 0)).toMatchObject({ title: '🔐 Approved', description: `Approved by <@${secondAdmin.id}> (fleet deletes need approval).` });
@@ -309,7 +309,7 @@ describe('/fleet with the default approval rules', () => {
     expect((await confirmFleet(harness.core, plan.id)).kind).toBe('pending');
     const request = await runMessage(plan.id);
     expect(field(request, 'Requested by', 0)).toBe('ops@box');
-    await discord.clickButton(secondAdmin.id, request, `fleet-approval:${plan.id}:approve`);
+    await discord.clickButton(secondAdmin.id, request, `approval:${plan.id}:approve`);
     await until(() => isFinal(request), 30_000);
     expect(snapshotsOf(hosts['kvm-b'], 'web-05')).not.toContain('retry-me');
   });

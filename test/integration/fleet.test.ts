@@ -15,7 +15,7 @@ import {
   watchFleetRun,
   type FleetRequest,
   type FleetSummary,
-} from '../../bot/core/fleet.js';
+} from '../../bot/core/fleet/index.js';
 import { listHosts } from '../../bot/core/hosts.js';
 import { createSnapshot } from '../../bot/core/snapshots.js';
 import { fleetJobId, fleetKeys } from '../../shared/fleet.js';
@@ -341,7 +341,7 @@ describe('fleet runs', () => {
     const withdrawn = await runSnapctl(['fleet', 'cancel', runId, '--json'], fleet.env);
     expect(withdrawn.code).toBe(0);
     expect(parseJsonOutput(withdrawn)).toEqual({ ok: true, runId, status: 'discarded' });
-    expect((await decideFleet(fleet.core, { runId, actor: SECOND_ADMIN, decision: 'approve' })).outcome).toBe('closed:discarded');
+    expect((await decideFleet(fleet.core, { runId, actor: SECOND_ADMIN, decision: 'approve' })).outcome).toBe('closed:withdrawn');
     await expect(awaitFleetDecision(fleet.core, runId, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'CANCELLED' });
     expect(fleet.hosts.get('kvm-a')!.calls().filter((call) => call.argv.includes('snapshot-delete'))).toHaveLength(0);
     expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a1')).toEqual(['keep-me']);

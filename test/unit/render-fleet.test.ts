@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { summarize, type FleetPlan, type FleetRun, type FleetTarget } from '../../bot/core/fleet.js';
-import {
-  fleetApprovalButtons,
-  fleetPreviewButtons,
-  fleetSummaryButtons,
-  fleetSummaryPayload,
-  INLINE_TARGETS,
-  renderFleetApprovalRequest,
-  renderFleetListFile,
-  renderFleetListPage,
-  renderFleetPreview,
-  renderFleetReport,
-  renderFleetSummary,
-} from '../../bot/discord/render/render-fleet.js';
+import { summarize, type FleetPlan, type FleetRun, type FleetTarget } from '../../bot/core/fleet/index.js';
+import { fleetApprovalButtons, fleetPreviewButtons, renderFleetApprovalRequest, renderFleetPreview } from '../../bot/discord/render/render-fleet.js';
+import { renderFleetListFile, renderFleetListPage } from '../../bot/discord/render/render-fleet-list.js';
+import { fleetSummaryButtons, fleetSummaryPayload, INLINE_TARGETS, renderFleetReport, renderFleetSummary } from '../../bot/discord/render/render-fleet-summary.js';
 import type { FleetTargetState } from '../../shared/fleet.js';
 import type { HostStatus } from '../../shared/hosts.js';
 

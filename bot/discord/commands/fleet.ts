@@ -1,6 +1,6 @@
 import { InteractionContextType, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import { fleetMatcher, parseFleetSelector } from '../../../shared/fleet.js';
-import { fleetList, planFleet } from '../../core/fleet.js';
+import { fleetList, planFleet } from '../../core/fleet/index.js';
 import { expandSuggestedName, suggestFleetSnapshotNames, suggestFleetTargets } from '../../core/suggest.js';
 import { actorFromInteraction } from '../actor.js';
 import type { BotContext, SlashCommand } from '../context.js';

@@ -10,13 +10,13 @@ import {
   type OperationOptions,
   type OperationRequest,
 } from '../../core/snapshots.js';
-import { openApprovalRequest } from '../../core/approvals.js';
-import { readAudit } from '../../core/audit.js';
-import { authorize } from '../../core/authorize.js';
+import { getApproval } from '../../core/approvals.js';
+import { readAuditFor } from '../../core/audit.js';
+import { requestDelete, requestRevert } from '../../core/snapshot-approvals.js';
 import { renderAuditReply } from '../render/render-audit.js';
 import { fitChoices, fitMessage } from '../render/discord-limits.js';
 import { actorFromInteraction } from '../actor.js';
-import { postApprovalRequest } from '../approvals-ui.js';
+import { postApprovalRequest } from '../approval-messages.js';
 import type { BotContext, SlashCommand } from '../context.js';
 import { renderListReply } from '../list-pages.js';
 import { renderJobResult, renderJobStage, type JobHeading } from '../render/render-job.js';
@@ -85,8 +85,8 @@ async function showAudit(interaction: ChatInputCommandInteraction, context: BotC
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   try {
     const vm = interaction.options.getString('vm') ?? undefined;
-    authorize(context.core.policy, actorFromInteraction(interaction), 'audit', vm ? { vm } : {});
-    await interaction.editReply(fitMessage(renderAuditReply(await readAudit(context.core, { vm, limit: 200 }), vm)));
+    const entries = await readAuditFor(context.core, actorFromInteraction(interaction), { vm, limit: 200 });
+    await interaction.editReply(fitMessage(renderAuditReply(entries, vm)));
   } catch (error) {
     await reportFailure(interaction, context, error, {});
   }
@@ -117,19 +117,27 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
     if (!isJobKind(kind)) throw new Error(`unknown subcommand ${kind}`);
     const actor = actorFromInteraction(interaction);
     const host = interaction.options.getString('host') ?? undefined;
+    const options: OperationOptions = {
+      timeoutMs: context.jobTimeoutMs,
+      onQueued: (jobId, queuedHost) => {
+        queuedOn = queuedHost;
+        live.update({ embeds: [renderJobStage(heading, { stage: 'queued', host: queuedHost, jobId })] });
+      },
+      onProgress: (progress) => live.update({ embeds: [renderJobStage(heading, { stage: 'progress', progress })] }),
+    };
     if (guarded) {
-      const opened = await openApprovalRequest(
-        context.core,
-        { action: kind, vm, host, name: name ?? '', requester: { id: actor.id, userId: actor.userId, displayName: actor.displayName }, actor, origin: 'discord' },
-        { timeoutMs: context.jobTimeoutMs },
-      );
-      if (opened.kind === 'pending') {
-        const state = { request: opened.request, status: 'pending' as const, approvals: [], deniedBy: null, message: null };
-        const url = await postApprovalRequest(context, interaction.client, state, interaction.channelId);
-        const expires = Math.floor(Date.parse(opened.request.expiresAt) / 1000);
-        await interaction.editReply(`Approval requested: ${url}\nIt needs ${opened.request.required} approval(s) and expires <t:${expires}:R>. Request \`${opened.request.id}\`.`);
+      const requester = { id: actor.id, userId: actor.userId, displayName: actor.displayName };
+      const ask = kind === 'revert' ? requestRevert : requestDelete;
+      const outcome = await ask(context.core, { vm, host, name: name ?? '', requester, actor, origin: 'discord' }, options);
+      if (outcome.kind === 'done') {
+        await live.finish({ embeds: [renderJobResult(outcome.result)] });
         return;
       }
+      const state = await getApproval(context.core, outcome.request.id);
+      const url = state ? await postApprovalRequest(context, state, interaction.channelId) : 'in the channel';
+      const expires = Math.floor(Date.parse(outcome.request.expiresAt) / 1000);
+      await interaction.editReply(`Approval requested: ${url}\nIt needs ${outcome.request.required} approval(s) and expires <t:${expires}:R>. Request \`${outcome.request.id}\`.`);
+      return;
     }
     const request: OperationRequest = {
       vm,
@@ -139,14 +147,6 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
       description: interaction.options.getString('description') ?? undefined,
       requestedBy: actor.id,
       actor,
-    };
-    const options: OperationOptions = {
-      timeoutMs: context.jobTimeoutMs,
-      onQueued: (jobId, queuedHost) => {
-        queuedOn = queuedHost;
-        live.update({ embeds: [renderJobStage(heading, { stage: 'queued', host: queuedHost, jobId })] });
-      },
-      onProgress: (progress) => live.update({ embeds: [renderJobStage(heading, { stage: 'progress', progress })] }),
     };
     const result = await OPERATIONS[kind](context.core, request, options);
     await live.finish(result.kind === 'list' ? await renderListReply(context.core, result) : { embeds: [renderJobResult(result)] });

@@ -2,10 +2,11 @@ import { MessageFlags, type ButtonInteraction, type Interaction } from 'discord.
 import { randomBytes } from 'node:crypto';
 import { SLASH_COMMANDS } from '../commands/index.js';
 import type { BotContext, ButtonHandler } from '../context.js';
-import { approvalButton } from '../approvals-ui.js';
+import { approvalButton } from '../buttons/approval-button.js';
+import { fleetButton } from '../buttons/fleet-button.js';
 import { fleetListPageButton } from '../fleet-list-pages.js';
-import { fleetApprovalButton, fleetButton } from '../fleet-ui.js';
 import { listPageButton } from '../list-pages.js';
+import { internalErrorMessage } from '../user-facing-error.js';
 
 /** Runs `handler` if the button's custom id is one of its own; says whether it was. */
 async function tryButton<T>(handler: ButtonHandler<T>, interaction: ButtonInteraction, context: BotContext): Promise<boolean> {
@@ -20,7 +21,6 @@ const BUTTONS: ReadonlyArray<(interaction: ButtonInteraction, context: BotContex
   (interaction, context) => tryButton(listPageButton, interaction, context),
   (interaction, context) => tryButton(approvalButton, interaction, context),
   (interaction, context) => tryButton(fleetButton, interaction, context),
-  (interaction, context) => tryButton(fleetApprovalButton, interaction, context),
   (interaction, context) => tryButton(fleetListPageButton, interaction, context),
 ];
 
@@ -45,7 +45,7 @@ export async function routeInteraction(interaction: Interaction, context: BotCon
     context.logger.error({ err: error, reference, interaction: interaction.id, user: interaction.user.id }, 'interaction failed');
     if (interaction.isRepliable() && !interaction.replied && !interaction.deferred) {
       await interaction
-        .reply({ content: `**INTERNAL** — Internal error (ref ${reference}).`, flags: MessageFlags.Ephemeral })
+        .reply({ content: `**INTERNAL** — ${internalErrorMessage(reference)}`, flags: MessageFlags.Ephemeral })
         .catch(() => undefined);
     }
   }

@@ -1,10 +1,10 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
 import type { ErrorPayload } from '../../../shared/errors.js';
 import { ERROR_SENTENCES } from '../../../shared/errors.js';
-import type { ApprovalState } from '../../core/approvals.js';
+import type { ApprovalState, SnapshotSubject } from '../../core/approvals.js';
+import { snapshotSubjectOf } from '../../core/snapshot-approvals.js';
+import { approvalButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
-
-export const APPROVAL_BUTTON_PREFIX = 'approval';
 
 function unix(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
@@ -17,8 +17,7 @@ function age(fromIso: string, now: number): string {
   return `${Math.round(minutes / 1440)} days`;
 }
 
-function whatIsLost(state: ApprovalState, now: number): string {
-  const { request } = state;
+function whatIsLost(request: SnapshotSubject, now: number): string {
   if (request.action === 'delete') return `The snapshot itself. ${request.vm} keeps running as it is.`;
   const since = `Everything written on ${request.vm} since ${request.snapshot.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${age(request.snapshot.createdAt, now)} ago)`;
   return request.snapshot.memory
@@ -31,11 +30,13 @@ const STATUS_LINE: Record<ApprovalState['status'], string> = {
   approved: 'Approved',
   denied: 'Denied',
   expired: 'Expired: nothing was done',
+  withdrawn: 'Withdrawn: nothing was done',
 };
 
 /** The approval request message: who asks, exactly what, what is lost, the undo point, the expiry, the votes. */
 export function renderApprovalRequest(state: ApprovalState, now: number = Date.now(), outcome?: string): APIEmbed {
-  const { request } = state;
+  const asked = state.request;
+  const request = snapshotSubjectOf(asked);
   const verb = request.action === 'revert' ? `revert ${request.vm} to ${request.snapshot.name}` : `delete snapshot ${request.snapshot.name} of ${request.vm}`;
   const color = state.status === 'pending' ? COLOR.warning : state.status === 'approved' ? COLOR.progress : COLOR.neutral;
   return {
@@ -43,7 +44,7 @@ export function renderApprovalRequest(state: ApprovalState, now: number = Date.n
     color,
     description: outcome ?? `${STATUS_LINE[state.status]}${state.deniedBy ? ` (by <@${state.deniedBy}>)` : ''}.`,
     fields: [
-      { name: 'Requested by', value: request.requester.userId ? `<@${request.requester.userId}>` : request.requester.id, inline: true },
+      { name: 'Requested by', value: asked.requester.userId ? `<@${asked.requester.userId}>` : asked.requester.id, inline: true },
       { name: 'Host', value: request.host, inline: true },
       { name: 'VM', value: `${request.vm}\n\`${request.uuid}\``, inline: true },
       {
@@ -52,16 +53,16 @@ export function renderApprovalRequest(state: ApprovalState, now: number = Date.n
           request.snapshot.memory ? 'memory + disk' : 'disk only'
         }, ${request.snapshot.location}${request.snapshot.description ? `\n“${request.snapshot.description.slice(0, 300)}”` : ''}`,
       },
-      { name: 'What will be lost', value: whatIsLost(state, now) },
+      { name: 'What will be lost', value: whatIsLost(request, now) },
       ...(request.undoPoint ? [{ name: 'Undo point', value: `A ${request.undoPoint.mode} snapshot \`pre-revert-…\` of the current state is taken first.` }] : []),
       {
         name: 'Approvals',
-        value: `${state.approvals.length} of ${request.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${request.approvers.join(', ')}${
-          request.allowSelfApproval ? '' : '; not the requester'
+        value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${asked.approvers.join(', ')}${
+          asked.allowSelfApproval ? '' : '; not the requester'
         })`,
       },
-      { name: 'Expires', value: `<t:${unix(request.expiresAt)}:R> (${request.expiresAt})`, inline: true },
-      { name: 'Request', value: `\`${request.id}\``, inline: true },
+      { name: 'Expires', value: `<t:${unix(asked.expiresAt)}:R> (${asked.expiresAt})`, inline: true },
+      { name: 'Request', value: `\`${asked.id}\``, inline: true },
     ],
   };
 }
@@ -71,8 +72,8 @@ export function approvalButtons(state: ApprovalState): APIActionRowComponent<API
   return [
     new ActionRowBuilder<ButtonBuilder>()
       .addComponents(
-        new ButtonBuilder().setCustomId(`${APPROVAL_BUTTON_PREFIX}:${state.request.id}:approve`).setLabel('Approve').setStyle(ButtonStyle.Success).setDisabled(closed),
-        new ButtonBuilder().setCustomId(`${APPROVAL_BUTTON_PREFIX}:${state.request.id}:deny`).setLabel('Deny').setStyle(ButtonStyle.Danger).setDisabled(closed),
+        new ButtonBuilder().setCustomId(approvalButtonId.build(state.request.id, 'approve')).setLabel('Approve').setStyle(ButtonStyle.Success).setDisabled(closed),
+        new ButtonBuilder().setCustomId(approvalButtonId.build(state.request.id, 'deny')).setLabel('Deny').setStyle(ButtonStyle.Danger).setDisabled(closed),
       )
       .toJSON(),
   ];

@@ -1,0 +1,45 @@
+import { approvedNotActed, expireDueApprovals, getApproval, markBotAlive, takeApprovalToPost, type ApprovalState } from './approvals.js';
+import type { SnapbotCore } from './core.js';
+import { fleetMirror, getFleetRun, startFleetRun } from './fleet/index.js';
+
+/** What an adapter shows for the sweep's findings; core has already done the platform-neutral part. */
+export interface ApprovalSweepHandlers {
+  /** A request expired (its buttons must go dead). */
+  expired(state: ApprovalState): Promise<void>;
+  /** A request opened outside the chat (snapctl), to post. */
+  toPost(state: ApprovalState): Promise<void>;
+  /**
+   * An approved request whose action was not taken, because the process that approved it
+   * died: a fleet run is started here already (the adapter adopts its summary); a
+   * snapshot's job is the adapter's to run and report.
+   */
+  approved(state: ApprovalState): Promise<void>;
+}
+
+/**
+ * What some process does every few seconds, so no approval is lost to a crash or a
+ * restart: expire requests past their time (by Redis's clock), hand out requests to post,
+ * take the action of approved requests nobody acted on, and say a bot is alive.
+ * Every step is idempotent and safe in several processes at once.
+ */
+export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepHandlers, options: { aliveTtlMs: number }): Promise<void> {
+  const report = (what: string) => (error: unknown) => core.logger.warn({ err: error }, `approval sweep: ${what} failed`);
+  for (const state of await expireDueApprovals(core, (subject) => fleetMirror(core, subject))) {
+    await handlers.expired(state).catch(report('showing an expiry'));
+  }
+  for (let id = await takeApprovalToPost(core); id !== null; id = await takeApprovalToPost(core)) {
+    const state = await getApproval(core, id);
+    if (state?.status === 'pending') await handlers.toPost(state).catch(report('posting a request'));
+  }
+  for (const id of await approvedNotActed(core)) {
+    const state = await getApproval(core, id);
+    if (state?.status !== 'approved') continue;
+    if (state.request.subject.kind === 'fleet') {
+      const run = await getFleetRun(core, state.request.subject.runId);
+      // 'running' but still listed: the process that started it died during the fan-out, which is safe to repeat.
+      if (run?.status === 'approved' || run?.status === 'running') await startFleetRun(core, run.plan.id, run.status);
+    }
+    await handlers.approved(state).catch(report('acting on an approval'));
+  }
+  await markBotAlive(core, options.aliveTtlMs);
+}

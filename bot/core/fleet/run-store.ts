@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { fleetKeys, fleetTargetStateSchema, type FleetTargetState } from '../../../shared/fleet.js';
+import { snapshotModeSchema } from '../../../shared/jobs.js';
+import { getApproval, requesterSchema } from '../approvals.js';
+import type { SnapbotCore } from '../core.js';
+
+/**
+ * A fleet run's record in Redis: the plan (what runs where, fixed at planning), the
+ * run's status, and each target's state (moved only by the scripts in shared/fleet.ts).
+ *
+ * Run status: preview → (pending → approved) → running → (cancelling →) finished; a
+ * preview can be discarded (its Cancel), a request denied, expired or withdrawn
+ * (`discarded`). While approval is pending, the approval request (bot/core/approvals,
+ * same id as the run) decides, and moves the run's status in the same script.
+ */
+export type FleetRunStatus = 'preview' | 'discarded' | 'pending' | 'approved' | 'denied' | 'expired' | 'running' | 'cancelling' | 'finished';
+
+export const fleetActionSchema = z.enum(['snapshot', 'delete']);
+export type FleetAction = z.infer<typeof fleetActionSchema>;
+
+export type FleetRequester = z.infer<typeof requesterSchema>;
+
+export const fleetTargetSchema = z.object({
+  index: z.number().int(),
+  host: z.string(),
+  vm: z.string(),
+  uuid: z.string(),
+  snapshot: z.string(),
+});
+export type FleetTarget = z.infer<typeof fleetTargetSchema>;
+
+export const fleetApprovalTermsSchema = z.object({
+  reason: z.string(),
+  approvers: z.array(z.string()),
+  required: z.number().int(),
+  allowSelfApproval: z.boolean(),
+  ttlMinutes: z.number(),
+});
+
+export const fleetPlanSchema = z.object({
+  id: z.string(),
+  action: fleetActionSchema,
+  selector: z.string(),
+  /** The name or template as typed (snapshot), or the name or glob (delete). */
+  name: z.string(),
+  mode: snapshotModeSchema.nullable(),
+  description: z.string().nullable(),
+  createdAt: z.string(),
+  requester: requesterSchema,
+  origin: z.enum(['discord', 'snapctl']),
+  targets: z.array(fleetTargetSchema),
+  skipped: z.object({
+    offlineHosts: z.array(z.object({ hostId: z.string(), lastSeen: z.string(), vms: z.number().int() })),
+    /** Snapshot runs: VMs that already hold a snapshot of the rendered name. */
+    existing: z.array(z.object({ host: z.string(), vm: z.string(), snapshot: z.string() })),
+    /** VMs the requester may not act on. */
+    forbidden: z.array(z.object({ host: z.string(), vm: z.string() })),
+    /** Delete runs: selected VMs that hold no snapshot matching the name. */
+    withoutMatch: z.number().int(),
+  }),
+  perHost: z.number().int(),
+  maxConcurrent: z.number().int(),
+  approval: fleetApprovalTermsSchema.nullable(),
+  /** The run this one retries the failures of. */
+  retryOf: z.string().nullable(),
+});
+export type FleetPlan = z.infer<typeof fleetPlanSchema>;
+
+export interface FleetRun {
+  plan: FleetPlan;
+  status: FleetRunStatus;
+  targets: Map<number, FleetTargetState>;
+  /** From the run's approval request, when it has one. */
+  approvals: string[];
+  deniedBy: string | null;
+  expiresAt: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Who cancelled the run, or withdrew its approval request. */
+  cancelledBy: string | null;
+  message: { channelId: string; messageId: string } | null;
+}
+
+/** Run ids are 12 hex digits (6–32 accepted); anything else is not a run. */
+export const FLEET_RUN_ID = /^[0-9a-f]{6,32}$/;
+
+export async function getFleetRun(core: SnapbotCore, runId: string): Promise<FleetRun | null> {
+  if (!FLEET_RUN_ID.test(runId)) return null;
+  const keys = fleetKeys(core.prefix, runId);
+  const [fields, targetFields, approval] = await Promise.all([core.redis.hgetall(keys.run), core.redis.hgetall(keys.targets), getApproval(core, runId)]);
+  if (!fields.plan) return null;
+  const targets = new Map<number, FleetTargetState>();
+  for (const [index, raw] of Object.entries(targetFields)) {
+    const parsed = fleetTargetStateSchema.safeParse(JSON.parse(raw));
+    if (parsed.success) targets.set(Number(index), parsed.data);
+  }
+  const number = (value: string | undefined) => (value ? Number(value) : null);
+  return {
+    plan: fleetPlanSchema.parse(JSON.parse(fields.plan)),
+    status: (fields.status ?? 'preview') as FleetRunStatus,
+    targets,
+    approvals: approval?.approvals ?? [],
+    deniedBy: approval?.deniedBy ?? null,
+    expiresAt: approval?.request.expiresAt ?? null,
+    startedAt: number(fields.startedAt),
+    finishedAt: number(fields.finishedAt),
+    cancelledBy: fields.cancelledBy || approval?.withdrawnBy || null,
+    message: fields.message ? (JSON.parse(fields.message) as FleetRun['message']) : null,
+  };
+}
+
+export async function setFleetMessage(core: SnapbotCore, runId: string, message: { channelId: string; messageId: string }): Promise<void> {
+  await core.redis.hset(fleetKeys(core.prefix, runId).run, 'message', JSON.stringify(message));
+}
+
+// KEYS: run hash. ARGV: from-status, to-status. Returns 1 when this call made the change.
+const RUN_TRANSITION_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+return 1
+`;
+
+/** Moves the run from `from` to `to`, atomically; false when it was not in `from` (another click or process won). */
+export async function transitionRun(core: SnapbotCore, runId: string, from: FleetRunStatus, to: FleetRunStatus): Promise<boolean> {
+  return (await core.redis.eval(RUN_TRANSITION_SCRIPT, 1, fleetKeys(core.prefix, runId).run, from, to)) === 1;
+}
+
+export function fleetAudit(plan: FleetPlan) {
+  return { actor: plan.requester.id, action: `fleet-${plan.action}`, requestId: plan.id, snapshot: plan.name, detail: plan.selector };
+}

@@ -1,0 +1,43 @@
+/**
+ * The custom ids of every button the bot posts, each family's format written once: the
+ * renderers build ids with these functions and the handlers parse them with the same
+ * module, so the two cannot drift. Discord allows 1–100 characters; every id here is
+ * far below (the longest is a fleet id: 6 + 32 + 8).
+ */
+
+const HEX = '[0-9a-f]';
+
+/** `approval:<request id>:approve|deny` — any approval request (a revert, a delete, a fleet run). */
+export const approvalButtonId = {
+  build: (requestId: string, decision: 'approve' | 'deny') => `approval:${requestId}:${decision}`,
+  parse(customId: string): { id: string; decision: 'approve' | 'deny' } | undefined {
+    const match = new RegExp(`^approval:(${HEX}{6,32}):(approve|deny)$`).exec(customId);
+    return match ? { id: match[1]!, decision: match[2] as 'approve' | 'deny' } : undefined;
+  },
+};
+
+export type FleetButtonAction = 'confirm' | 'cancel' | 'retry';
+
+/** `fleet:<run id>:confirm|cancel|retry` — previews, summaries, and Withdraw on a fleet approval request. */
+export const fleetButtonId = {
+  build: (runId: string, action: FleetButtonAction) => `fleet:${runId}:${action}`,
+  parse(customId: string): { runId: string; action: FleetButtonAction } | undefined {
+    const match = new RegExp(`^fleet:(${HEX}{6,32}):(confirm|cancel|retry)$`).exec(customId);
+    return match ? { runId: match[1]!, action: match[2] as FleetButtonAction } : undefined;
+  },
+};
+
+function pageButtonId(family: string) {
+  return {
+    build: (listingId: string, page: number) => `${family}:${listingId}:${page}`,
+    parse(customId: string): { id: string; page: number } | undefined {
+      const match = new RegExp(`^${family}:(${HEX}{1,32}):(-?\\d{1,6})$`).exec(customId);
+      return match ? { id: match[1]!, page: Number(match[2]) } : undefined;
+    },
+  };
+}
+
+/** `snapshot-list:<listing id>:<page>` — /snapshot list pages. */
+export const snapshotListButtonId = pageButtonId('snapshot-list');
+/** `fleet-list:<listing id>:<page>` — /fleet list pages. */
+export const fleetListButtonId = pageButtonId('fleet-list');

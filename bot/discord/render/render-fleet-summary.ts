@@ -1,0 +1,195 @@
+import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, type APIEmbed, type APIEmbedField } from 'discord.js';
+import { isErrorCode } from '../../../shared/errors.js';
+import { fleetOutcome, type FleetCountName, type FleetSummary, type FleetTargetView } from '../../core/fleet/index.js';
+import { renderTable } from '../../core/text-table.js';
+import { fleetButtonId } from '../buttons/ids.js';
+import { COLOR } from './colors.js';
+import { clip, code, fieldLines, FIELD_LIMIT, headline, HOSTS_SHOWN, limitsSentence, requesterText, seconds, unix, whatItDoes, FAILURES_SHOWN, type Buttons, type FleetMessagePayload } from './fleet-text.js';
+
+/** Up to this many targets are listed in the summary itself; longer runs attach the per-VM report. */
+export const INLINE_TARGETS = 10;
+
+// ---------------------------------------------------------------------------------------
+// The live summary
+
+const COUNT_ORDER: FleetCountName[] = ['done', 'failed', 'running', 'queued', 'cancelled', 'lost'];
+const STATE_ICON: Record<FleetCountName, string> = { done: '✅', failed: '❌', running: '⚙️', queued: '⏳', cancelled: '🚫', lost: '📴' };
+
+function isFinished(summary: FleetSummary): boolean {
+  return summary.status === 'finished';
+}
+
+function summaryTitle(summary: FleetSummary): { title: string; color: number } {
+  const what = headline(summary.plan);
+  const { verdict } = fleetOutcome(summary);
+  switch (verdict) {
+    case 'cancelling':
+      return { title: `🛑 ${what} · cancelling`, color: COLOR.warning };
+    case 'starting':
+      return { title: `⏳ ${what} · starting`, color: COLOR.progress };
+    case 'running':
+      return { title: `⚙️ ${what} · running`, color: COLOR.progress };
+    case 'cancelled':
+      return { title: `🛑 ${what} · cancelled`, color: summary.counts.failed > 0 ? COLOR.warning : COLOR.neutral };
+    case 'done':
+      return { title: `✅ ${what} · done`, color: COLOR.success };
+    case 'failed':
+      return { title: `❌ ${what} · failed`, color: COLOR.failure };
+    case 'partial':
+      return { title: `⚠️ ${what} · ${summary.counts.failed} failed`, color: COLOR.warning };
+  }
+}
+
+function progressBar(done: number, total: number): string {
+  const width = 20;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `${'▰'.repeat(filled)}${'▱'.repeat(width - filled)} ${total === 0 ? 100 : Math.floor((done / total) * 100)}%`;
+}
+
+function countsLine(summary: FleetSummary): string {
+  const { counts } = summary;
+  const parts = COUNT_ORDER.filter((name) => name === 'done' || counts[name] > 0).map((name) =>
+    name === 'done' ? `**${counts.done}/${summary.total} done**` : `${counts[name]} ${name === 'lost' ? 'on offline hosts' : name}`,
+  );
+  return parts.join(' · ');
+}
+
+function timingLine(summary: FleetSummary): string {
+  if (isFinished(summary)) return `Took ${seconds(summary.durationMs)}${summary.startedAt ? ` (started <t:${unix(summary.startedAt)}:f>)` : ''}.`;
+  if (summary.startedAt) return `Started <t:${unix(summary.startedAt)}:R> · ${seconds(summary.durationMs)} so far.`;
+  return 'Starting…';
+}
+
+function failureLine(target: FleetTargetView): string {
+  if (target.state.state === 'failed') {
+    const codeName = isErrorCode(target.state.code) ? target.state.code : 'INTERNAL';
+    return `❌ **${target.vm}** @ ${target.host} — **${codeName}**: ${clip(target.state.message.replace(/\s+/g, ' '), 140)}`;
+  }
+  return `📴 **${target.vm}** @ ${target.host} — host offline; not finished`;
+}
+
+function perHostSummaryBlock(summary: FleetSummary): string {
+  const hosts = [...summary.hosts].sort((a, b) => b.counts.failed + b.counts.lost - (a.counts.failed + a.counts.lost) || a.hostId.localeCompare(b.hostId));
+  const shown = hosts.slice(0, HOSTS_SHOWN);
+  const table = renderTable(
+    ['HOST', 'DONE', 'FAIL', 'RUN', 'QUEUE', 'CANCEL', 'LOST'],
+    shown.map((host) => [
+      `${host.hostId}${host.online ? '' : ' (offline)'}`,
+      String(host.counts.done),
+      String(host.counts.failed),
+      String(host.counts.running),
+      String(host.counts.queued),
+      String(host.counts.cancelled),
+      String(host.counts.lost),
+    ]),
+  );
+  const more = hosts.length > shown.length ? `\n… and ${hosts.length - shown.length} more hosts` : '';
+  return `\`\`\`\n${table}\n\`\`\`${more}`;
+}
+
+function targetLine(target: FleetTargetView): string {
+  const bucket: FleetCountName = target.lost ? 'lost' : target.state.state;
+  const tail = target.state.state === 'done' ? ` (${seconds(target.state.durationMs)})` : target.state.state === 'failed' ? ` — ${target.state.code}` : '';
+  return `${STATE_ICON[bucket]} ${target.vm} @ ${target.host}${tail}`;
+}
+
+/** The summary embed of a run, live or final: counts overall and per host, failures first with their codes, timing. */
+export function renderFleetSummary(summary: FleetSummary): APIEmbed {
+  const { title, color } = summaryTitle(summary);
+  const { plan } = summary;
+  const description = [
+    countsLine(summary),
+    progressBar(summary.counts.done + summary.counts.failed + summary.counts.cancelled, summary.total),
+    timingLine(summary),
+    `${whatItDoes(plan).replace(/^./, (first) => first.toUpperCase())} · target ${code(plan.selector)}`,
+    perHostSummaryBlock(summary),
+  ].join('\n');
+  const fields: APIEmbedField[] = [];
+  if (summary.failures.length > 0) {
+    const shown = summary.failures.slice(0, FAILURES_SHOWN);
+    fields.push({ name: `Failures (${summary.failures.length})`, value: fieldLines(shown.map(failureLine), summary.failures.length - shown.length) });
+  }
+  if (summary.total <= INLINE_TARGETS) {
+    const ordered = [...summary.targets].sort((a, b) => stateRank(a) - stateRank(b) || a.host.localeCompare(b.host) || a.vm.localeCompare(b.vm));
+    fields.push({ name: 'VMs', value: fieldLines(ordered.map(targetLine)) });
+  } else if (isFinished(summary)) {
+    fields.push({ name: 'Report', value: `Every VM's result is in the attached file \`${reportFileName(summary)}\`.` });
+  }
+  if (summary.cancelledBy) fields.push({ name: 'Cancelled by', value: summary.cancelledBy.replace(/^discord:(\d+)$/, '<@$1>'), inline: true });
+  fields.push({ name: 'Requested by', value: requesterText(plan), inline: true });
+  if (plan.retryOf) fields.push({ name: 'Retry of', value: code(plan.retryOf), inline: true });
+  return {
+    title: clip(title, 256),
+    color,
+    description: clip(description, 4096),
+    fields,
+    footer: { text: `fleet run ${summary.runId} · ${limitsSentence(plan)}` },
+  };
+}
+
+/** Failed first, then lost, running, queued, cancelled, done: what needs eyes comes first. */
+function stateRank(target: FleetTargetView): number {
+  if (target.lost) return 1;
+  return { failed: 0, running: 2, queued: 3, cancelled: 4, done: 5 }[target.state.state];
+}
+
+export function reportFileName(summary: FleetSummary): string {
+  return `fleet-${summary.runId}.txt`;
+}
+
+/** Every target of a run, one line each, failures first: attached to the final summary of a long run. */
+export function renderFleetReport(summary: FleetSummary): string {
+  const { plan, counts } = summary;
+  const ordered = [...summary.targets].sort((a, b) => stateRank(a) - stateRank(b) || a.host.localeCompare(b.host) || a.vm.localeCompare(b.vm));
+  const rows = ordered.map((target) => {
+    const state = target.lost ? 'lost' : target.state.state;
+    const duration = target.state.state === 'done' ? seconds(target.state.durationMs) : '-';
+    const failure = target.state.state === 'failed' ? target.state : null;
+    const detail = failure ? `${failure.code}: ${failure.message.replace(/\s+/g, ' ')}` : target.state.state === 'done' ? (target.state.note ?? '') : '';
+    return [state, target.host, target.vm, target.snapshot, duration, detail];
+  });
+  const header = [
+    `Fleet run ${summary.runId}: ${plan.action} ${plan.name} (${plan.mode ?? '-'}) on '${plan.selector}'`,
+    `Requested by ${plan.requester.displayName} (${plan.requester.id})${summary.cancelledBy ? `; cancelled by ${summary.cancelledBy}` : ''}`,
+    `Status ${summary.status}; ${summary.startedAt ? `started ${new Date(summary.startedAt).toISOString()}, ` : ''}took ${seconds(summary.durationMs)}`,
+    `${summary.total} targets: ${COUNT_ORDER.map((name) => `${counts[name]} ${name}`).join(', ')}`,
+  ];
+  return `${header.join('\n')}\n\n${renderTable(['STATE', 'HOST', 'VM', 'SNAPSHOT', 'DURATION', 'DETAIL'], rows)}\n`;
+}
+
+/** Cancel while the run goes on; "Retry failed" once it is over and something failed. */
+export function fleetSummaryButtons(summary: FleetSummary): Buttons {
+  if (!isFinished(summary)) {
+    return [
+      new ActionRowBuilder<ButtonBuilder>()
+        .addComponents(
+          new ButtonBuilder()
+            .setCustomId(fleetButtonId.build(summary.runId, 'cancel'))
+            .setLabel(summary.status === 'cancelling' ? 'Cancelling…' : 'Cancel the rest')
+            .setStyle(ButtonStyle.Danger)
+            .setDisabled(summary.status === 'cancelling'),
+        )
+        .toJSON(),
+    ];
+  }
+  if (summary.counts.failed === 0) return [];
+  return [
+    new ActionRowBuilder<ButtonBuilder>()
+      .addComponents(
+        new ButtonBuilder().setCustomId(fleetButtonId.build(summary.runId, 'retry')).setLabel(`Retry failed (${summary.counts.failed})`).setStyle(ButtonStyle.Primary),
+      )
+      .toJSON(),
+  ];
+}
+
+/**
+ * The summary message: the embed, its buttons, and on the final summary of a run longer
+ * than the embed lists, the per-VM report as a file.
+ */
+export function fleetSummaryPayload(summary: FleetSummary, extraEmbeds: APIEmbed[] = []): FleetMessagePayload {
+  const payload: FleetMessagePayload = { embeds: [...extraEmbeds, renderFleetSummary(summary)], components: fleetSummaryButtons(summary) };
+  if (isFinished(summary) && summary.total > INLINE_TARGETS) {
+    payload.files = [new AttachmentBuilder(Buffer.from(renderFleetReport(summary)), { name: reportFileName(summary) })];
+  }
+  return payload;
+}

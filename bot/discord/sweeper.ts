@@ -1,0 +1,60 @@
+import { sweepApprovals } from '../core/approval-sweep.js';
+import { takeNotice } from '../core/audit.js';
+import { claimFleetWatcher, getFleetRun, orphanedFleetRuns } from '../core/fleet/index.js';
+import { postApprovalRequest, refreshApprovalMessage, runApprovedSnapshot } from './approval-messages.js';
+import type { BotContext } from './context.js';
+import { followRun } from './fleet-summary-message.js';
+
+/**
+ * What every bot process does every few seconds, so nothing is lost to a crash or a
+ * restart: core's approval sweep (expiries, requests from snapctl, approved actions
+ * nobody took) with this adapter's messages, notices for the channel, and adoption of
+ * fleet runs nobody follows any more (their watcher died).
+ */
+export function startSweeper(context: BotContext, intervalMs = 2_000): () => void {
+  let busy = false;
+  const sweep = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await sweepApprovals(
+        context.core,
+        {
+          expired: (state) => refreshApprovalMessage(context, state.request.id),
+          toPost: async (state) => void (await postApprovalRequest(context, state, null)),
+          // A fleet run was started by core; its summary is adopted below.
+          approved: async (state) => void runApprovedSnapshot(context, state),
+        },
+        { aliveTtlMs: intervalMs * 5 },
+      );
+      await postNotices(context);
+      await adoptOrphanedRuns(context);
+    } catch (error) {
+      context.logger.warn({ err: error }, 'sweep failed');
+    } finally {
+      busy = false;
+    }
+  };
+  void sweep();
+  const timer = setInterval(() => void sweep(), intervalMs);
+  return () => clearInterval(timer);
+}
+
+async function postNotices(context: BotContext): Promise<void> {
+  for (let notice = await takeNotice(context.core); notice !== null; notice = await takeNotice(context.core)) {
+    if (!context.channelId) {
+      context.logger.warn({ notice }, 'no DISCORD_CHANNEL_ID to post a notice in');
+      continue;
+    }
+    await context.messenger.post(context.channelId, { content: notice });
+  }
+}
+
+async function adoptOrphanedRuns(context: BotContext): Promise<void> {
+  for (const runId of await orphanedFleetRuns(context.core)) {
+    if (context.fleetWatchers.has(runId) || !(await claimFleetWatcher(context.core, runId))) continue;
+    const run = await getFleetRun(context.core, runId);
+    context.logger.info({ fleetRun: runId }, 'adopting a fleet run nobody follows');
+    followRun(context, runId, run?.message ?? null, context.channelId ?? null);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Redis key names of the control plane, in one place (queue names and the hosts'
+ * registry are in queues.ts, a fleet run's own keys in fleet.ts). Every key starts with
+ * the prefix, one hash tag (`{snapbot}`), so a Redis Cluster keeps them in one slot and
+ * the Lua scripts may touch several at once.
+ */
+
+export function approvalKeys(prefix: string) {
+  return {
+    /** Hash: the request (`data` JSON), `status`, `expiresAtMs`, decision fields, `message`. */
+    request: (id: string) => `${prefix}:approval:${id}`,
+    /** Set: user ids whose approval counted. */
+    approvals: (id: string) => `${prefix}:approval:${id}:approvals`,
+    /** Sorted set: pending request ids by expiry (ms, Redis's clock). */
+    pending: `${prefix}:approvals:pending`,
+    /** Set: approved request ids whose action has not been taken yet (a process died in between). */
+    toAct: `${prefix}:approvals:to-act`,
+    /** List: request ids opened outside Discord, for a bot to post in the channel. */
+    toPost: `${prefix}:approvals:to-post`,
+  };
+}
+
+export function fleetIndexKeys(prefix: string) {
+  return {
+    /** Set: runs under way (running or cancelling), for adoption by a bot. */
+    active: `${prefix}:fleet:active`,
+  };
+}
+
+export function auditKeys(prefix: string) {
+  return {
+    /** Stream: the audit trail. */
+    stream: `${prefix}:audit`,
+    /** List: notices for the team channel (break-glass use), posted by one bot each. */
+    notices: `${prefix}:notices`,
+  };
+}
+
+export function botKeys(prefix: string) {
+  return {
+    /** Exists while a bot process sweeps (posts requests, takes clicks). */
+    alive: `${prefix}:bot:alive`,
+  };
+}
+
+export function discordKeys(prefix: string) {
+  return {
+    /** JSON of a /snapshot list result, for its page buttons. */
+    snapshotListPages: (id: string) => `${prefix}:discord:list:${id}`,
+    /** JSON of a /fleet list result, for its page buttons. */
+    fleetListPages: (id: string) => `${prefix}:discord:fleet-list:${id}`,
+  };
+}
