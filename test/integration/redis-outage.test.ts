@@ -66,15 +66,18 @@ describe('a Redis outage mid-run', () => {
     core = await SnapbotCore.connect({ redisUrl: url, prefix, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
     const live = core;
 
+    // Resolves once the job is on the queue, with its result to come (wrapped: a promise
+    // resolved with a promise would wait for that one).
     const create = (name: string, vm: string) =>
-      new Promise<Promise<JobResult>>((queued, refused) => {
-        const result = runJob(live, { kind: 'create', host: HOST, vm, requestedBy: 'test', name, mode: 'disk-only' }, { timeoutMs: 120_000, onQueued: () => queued(result) });
+      new Promise<{ result: Promise<JobResult> }>((queued, refused) => {
+        const result = runJob(live, { kind: 'create', host: HOST, vm, requestedBy: 'test', name, mode: 'disk-only' }, { timeoutMs: 120_000, onQueued: () => queued({ result }) });
         result.catch(refused);
       });
     const before: Array<Promise<JobResult>> = [];
-    for (let index = 0; index < 12; index += 1) before.push(await create(`before-${index}`, vms[index % vms.length]!.name));
+    for (let index = 0; index < 12; index += 1) before.push((await create(`before-${index}`, vms[index % vms.length]!.name)).result);
     // Some creates have reached virsh: the worker is mid-run.
     await until(() => fake.calls().some((call) => call.argv.includes('snapshot-create-as')), 'the first create to reach virsh');
+    const doneBeforeKill = fake.calls().filter((call) => call.argv.includes('snapshot-create-as')).length;
 
     server.process.kill('SIGKILL');
     await until(() => server.process.exitCode !== null || server.process.signalCode !== null, 'redis-server to die');
@@ -104,10 +107,13 @@ describe('a Redis outage mid-run', () => {
     // The jobs from before the outage all finish, and the worker takes new ones.
     const beforeResults = await Promise.all(before);
     const after = await Promise.all(Array.from({ length: 4 }, (_, index) => create(`after-${index}`, vms[index]!.name)));
-    const afterResults = await Promise.all(after);
+    const afterResults = await Promise.all(after.map((queued) => queued.result));
     const doneMs = Date.now() - restartedAt;
 
     for (const result of [...beforeResults, ...afterResults]) expect(result).toMatchObject({ kind: 'create' });
+    // The outage came in the middle: most of the run was still to do.
+    expect(doneBeforeKill).toBeLessThan(8);
+    const recovered = beforeResults.filter((result) => result.kind === 'create' && result.recovered).length;
     // Exactly once: one snapshot per job on the host, and one snapshot-create-as per name.
     const names = [...before.keys()].map((index) => `before-${index}`).concat([0, 1, 2, 3].map((index) => `after-${index}`));
     const onHost = vms.flatMap((vm) => fake.domain(vm.uuid).snapshots.map((snapshot) => snapshot.name)).sort();
@@ -120,7 +126,8 @@ describe('a Redis outage mid-run', () => {
 
     console.info(
       `redis outage: killed for ${restartedAt - killedAt} ms; core refused a command in ${refusalMs} ms while down; ` +
-        `after the restart the core was back in ${coreBackMs} ms, the worker in ${workerBackMs} ms, and all 16 jobs done ${doneMs} ms after it`,
+        `after the restart the core was back in ${coreBackMs} ms, the worker in ${workerBackMs} ms, and all 16 jobs done ${doneMs} ms after it ` +
+        `(${doneBeforeKill} creates had reached virsh before the kill; ${recovered} jobs re-ran and found their snapshot)`,
     );
   }, 180_000);
 });
