@@ -30,7 +30,7 @@ export const workerEnvSchema = commonEnvSchema.extend({
   LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
   VIRSH_PATH: z.string().min(1).default('virsh'),
   WORKER_CONCURRENCY: positiveInt(4),
-  /** Each virsh call is killed after this long (memory snapshots of big VMs take a while). */
+  /** A create, revert or delete virsh call is killed after this long (memory snapshots of big VMs take a while). */
   VIRSH_TIMEOUT_MS: positiveInt(300_000),
   /** Quick virsh calls (list, info, version) get this shorter limit. */
   VIRSH_QUERY_TIMEOUT_MS: positiveInt(30_000),
@@ -66,8 +66,6 @@ export const botEnvSchema = commonEnvSchema.extend({
   /** How long a chat command waits for its job. */
   BOT_JOB_TIMEOUT_MS: positiveInt(30 * 60_000),
 });
-export type BotConfig = z.infer<typeof botEnvSchema>;
-export type ClientConfig = z.infer<typeof clientEnvSchema>;
 
 /** Reads `.env` from the working directory into process.env (existing variables win). */
 export function loadDotEnv(path = '.env'): void {
