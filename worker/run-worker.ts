@@ -4,7 +4,7 @@ import { capabilitiesForLibvirt } from '../shared/hosts.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { redisUrlOf } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { hostQueueName } from '../shared/queues.js';
+import { hostQueueName, JOB_RETENTION } from '../shared/queues.js';
 import { connectRedis, durableRedisOptions, logConnectionChanges } from '../shared/redis.js';
 import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
@@ -15,10 +15,6 @@ import { VmLocks } from './vm-lock.js';
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
-
-/** Job retention: enough history to inspect, bounded so Redis does not grow forever. */
-export const KEEP_COMPLETED = { age: 24 * 3600, count: 1000 };
-export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 };
 
 export interface RunningWorker {
   readonly hostId: string;
@@ -91,8 +87,8 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.JOB_STALLED_CHECK_MS,
       maxStalledCount: 1,
-      removeOnComplete: KEEP_COMPLETED,
-      removeOnFail: KEEP_FAILED,
+      // For jobs that carry no retention of their own; the same as the bot gives its jobs.
+      ...JOB_RETENTION,
     },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
