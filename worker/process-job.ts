@@ -254,7 +254,9 @@ async function revertSnapshot(deps: JobProcessorDeps, job: Job, request: Kind<'r
  * job's undo point exists (marked with the job id) and the target is the VM's current
  * snapshot — taking the undo point made it current, so only the revert can have made the
  * target current again. Without one: the earlier run recorded the target as not current
- * just before reverting, and now it is.
+ * just before reverting, and now it is. (Without an undo point, a revert to the snapshot
+ * that was already current cannot be told from one that did not happen, and runs again;
+ * the bot and snapctl always ask for an undo point.)
  */
 async function revertAlreadyDone(
   deps: JobProcessorDeps,

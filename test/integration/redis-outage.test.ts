@@ -104,6 +104,9 @@ describe('a Redis outage mid-run', () => {
       until(() => worker!.output().includes('redis reconnected'), 'the worker to reconnect'),
     ]);
 
+    // The heartbeat resumes: the host's alive key (expired during the outage) is back.
+    await until(async () => (await live.redis.exists(`${prefix}:host:${HOST}:alive`)) === 1, 'the heartbeat to resume');
+
     // The jobs from before the outage all finish, and the worker takes new ones.
     const beforeResults = await Promise.all(before);
     const after = await Promise.all(Array.from({ length: 4 }, (_, index) => create(`after-${index}`, vms[index]!.name)));
