@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SnapbotError, isErrorCode, type ErrorCode } from './errors.js';
+import { SnapbotError } from './errors.js';
 import { globToRegExp } from './policy.js';
 
 /**
@@ -110,10 +110,6 @@ export function isTerminal(state: FleetTargetStateName): boolean {
   return state === 'done' || state === 'failed' || state === 'cancelled';
 }
 
-export function failureCode(state: FleetTargetState): ErrorCode | null {
-  if (state.state !== 'failed') return null;
-  return isErrorCode(state.code) ? state.code : 'INTERNAL';
-}
 
 /** What a fleet job carries, besides the ordinary job fields. */
 export const fleetJobRefSchema = z.object({

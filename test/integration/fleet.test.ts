@@ -303,6 +303,27 @@ describe('fleet runs', () => {
     expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a2')).toEqual(['retry-me']);
   });
 
+  it('snapctl fleet retry of a delete run deletes (it keeps the run\'s action, not a snapshot)', async () => {
+    const fleet = await fleetOf('retry-delete', { 'kvm-a': ['a1', 'a2'] }, writePolicy('retry-delete', { approval: { deletes: false } }));
+    for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    const made = await planFleet(fleet.core, request({ name: 'old' }));
+    await confirmFleet(fleet.core, made.id, ADMIN);
+    expect((await watchFleetRun(fleet.core, made.id, { pollMs: 50 })).counts.done).toBe(2);
+    await until(async () => (await listHosts(fleet.core)).every((host) => host.vms.every((vm) => vm.snapshots.length === 1)));
+    fleet.hosts.get('kvm-a')!.setFaults([{ match: { subcommand: 'snapshot-delete', domain: 'a2' }, exitCode: 1, stderr: 'error: argument unsupported: QEMU guest agent is not configured\n' }]);
+    const first = await runSnapctl(['fleet', 'delete', '--target', 'all', '--name', 'old', '--yes', '--json'], fleet.env);
+    const report = JSON.parse(first.stdout) as { ok: boolean; runId: string; failures: Array<{ vm: string }> };
+    expect(report, first.stderr).toMatchObject({ ok: false, code: 'PARTIAL' });
+    expect(report.failures.map((failure) => failure.vm)).toEqual(['a2']);
+    fleet.hosts.get('kvm-a')!.setFaults([]);
+
+    const preview = parseJsonOutput(await runSnapctl(['fleet', 'retry', report.runId, '--json'], fleet.env)) as { preview: { action: string; name: string; targets: Array<{ vm: string }> } };
+    expect(preview.preview).toMatchObject({ action: 'delete', name: 'old', targets: [{ vm: 'a2' }] });
+    const again = parseJsonOutput(await runSnapctl(['fleet', 'retry', report.runId, '--yes', '--json'], fleet.env));
+    expect(again).toMatchObject({ ok: true, action: 'delete', total: 1, counts: { done: 1 } });
+    expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a2')).toEqual([]);
+  });
+
   it('fleet deletes wait for a second administrator; the requester cannot approve', async () => {
     const fleet = await fleetOf('delete', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('delete', { approval: { deletes: true } }));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);

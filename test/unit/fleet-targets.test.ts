@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  failureCode,
   FLEET_RETENTION_SECONDS,
   fleetJobId,
   fleetJobRefSchema,
   fleetKeys,
   fleetTargetStateSchema,
   isTerminal,
+  moveTargetsArgs,
+  TARGET_MOVES,
   type FleetTargetState,
 } from '../../shared/fleet.js';
 
@@ -44,11 +45,33 @@ describe('fleet target states', () => {
     expect(fleetTargetStateSchema.safeParse(state).success).toBe(false);
   });
 
-  it('gives the error code of a failed target, INTERNAL for a code it does not know, and none otherwise', () => {
-    expect(failureCode({ state: 'failed', at: 1, code: 'HOST_OFFLINE', message: 'gone' })).toBe('HOST_OFFLINE');
-    expect(failureCode({ state: 'failed', at: 1, code: 'FROM_A_NEWER_WORKER', message: '?' })).toBe('INTERNAL');
-    expect(failureCode({ state: 'done', at: 1, durationMs: 1, note: null })).toBeNull();
-    expect(failureCode({ state: 'queued' })).toBeNull();
+});
+
+describe('the state table of a fleet target', () => {
+  it('never leaves a settled state: nothing moves out of done, failed or cancelled', () => {
+    for (const from of Object.values(TARGET_MOVES)) {
+      expect(from).not.toContain('done');
+      expect(from).not.toContain('failed');
+      expect(from).not.toContain('cancelled');
+    }
+  });
+
+  it('starts only what is queued (or running again after a crash), and finishes only what runs', () => {
+    expect(TARGET_MOVES.running).toEqual(['queued', 'running']);
+    expect(TARGET_MOVES.done).toEqual(['running']);
+  });
+
+  it('cancels only targets that have not started, and gives up with its host what is queued or running', () => {
+    expect(TARGET_MOVES.cancelled).toEqual(['queued']);
+    expect(TARGET_MOVES.failed).toEqual(['queued', 'running']);
+  });
+
+  it('passes the new state, the states it may come from and the indexes to the one script', () => {
+    expect(moveTargetsArgs({ state: 'cancelled', at: 5 }, [0, 7])).toEqual(['{"state":"cancelled","at":5}', 'queued', '0', '7']);
+  });
+
+  it('never moves a target back to queued', () => {
+    expect(() => moveTargetsArgs({ state: 'queued' }, [0])).toThrow();
   });
 });
 
