@@ -16,7 +16,7 @@ export interface CoreOptions {
   redisUrl: string;
   prefix: string;
   logger: Logger;
-  /** Who may do what; applies to requests that carry an actor (chat), not to snapctl. */
+  /** Who may do what: role rules apply to chat members; approval rules and break-glass to everyone, snapctl included. */
   policy?: Policy;
   /**
    * After the first connection: 'fail-fast' (default; snapctl) gives up after a few quick

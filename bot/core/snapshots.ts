@@ -20,7 +20,7 @@ export interface OperationRequest {
   description?: string | undefined;
   /** `snapctl:user@machine` or `discord:<user id>`. */
   requestedBy: string;
-  /** The chat member asking; the policy decides what they may do. snapctl sends none: a shell with Redis access is trusted. */
+  /** The chat member asking; the policy's role rules decide what they may do. snapctl sends none (approval rules and break-glass still apply to it). */
   actor?: Actor | undefined;
   /**
    * snapctl's `--break-glass`: run a revert or delete that needs approval at once. Only
