@@ -137,8 +137,17 @@ export function reportFileName(summary: FleetSummary): string {
   return `fleet-${summary.runId}.txt`;
 }
 
-/** Every target of a run, one line each, failures first: attached to the final summary of a long run. */
-export function renderFleetReport(summary: FleetSummary): string {
+/**
+ * The report file stays under this many bytes: Discord's default upload limit is 10 MiB
+ * per file, and a run of thousands of VMs with long names and virsh messages passes it.
+ */
+export const REPORT_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Every target of a run, one line each, failures first: attached to the final summary of
+ * a long run. Past `maxBytes` the last lines give way to one that says how many are missing.
+ */
+export function renderFleetReport(summary: FleetSummary, maxBytes: number = REPORT_MAX_BYTES): string {
   const { plan, counts } = summary;
   const ordered = [...summary.targets].sort((a, b) => stateRank(a) - stateRank(b) || a.host.localeCompare(b.host) || a.vm.localeCompare(b.vm));
   const rows = ordered.map((target) => {
@@ -154,7 +163,22 @@ export function renderFleetReport(summary: FleetSummary): string {
     `Status ${summary.status}; ${summary.startedAt ? `started ${new Date(summary.startedAt).toISOString()}, ` : ''}took ${seconds(summary.durationMs)}`,
     `${summary.total} targets: ${COUNT_ORDER.map((name) => `${counts[name]} ${name}`).join(', ')}`,
   ];
-  return `${header.join('\n')}\n\n${renderTable(['STATE', 'HOST', 'VM', 'SNAPSHOT', 'DURATION', 'DETAIL'], rows)}\n`;
+  const lines = renderTable(['STATE', 'HOST', 'VM', 'SNAPSHOT', 'DURATION', 'DETAIL'], rows).split('\n');
+  const head = `${header.join('\n')}\n\n`;
+  // Discord refuses a message whose file passes the upload limit (413), and with it the
+  // final summary: keep whole lines (failures come first) and say what was left out.
+  let bytes = Buffer.byteLength(head) + 1024;
+  let kept = 0;
+  for (const line of lines) {
+    const next = bytes + Buffer.byteLength(line) + 1;
+    if (next > maxBytes) break;
+    bytes = next;
+    kept += 1;
+  }
+  if (kept === lines.length) return `${head}${lines.join('\n')}\n`;
+  const left = lines.length - kept;
+  const note = `… ${left} more target${left === 1 ? '' : 's'} not in this file (Discord's upload limit); \`snapctl fleet status ${summary.runId}\` shows every one.`;
+  return `${head}${lines.slice(0, kept).join('\n')}\n${note}\n`;
 }
 
 /** Cancel while the run goes on; "Retry failed" once it is over and something failed. */
