@@ -64,10 +64,11 @@ export function renderResult(result: JobResult): string {
       const lines = [`Reverted ${where} to '${result.snapshot.name}' in ${took}; the VM is now ${result.vmState}.`];
       if (result.undoPoint) lines.push(`Undo point: '${result.undoPoint.name}' (revert to it to undo this).`);
       if (result.prunedUndoPoints.length) lines.push(`Old undo points deleted: ${result.prunedUndoPoints.join(', ')}`);
+      if (result.note) lines.push(`Note: ${result.note}`);
       return lines.join('\n');
     }
     case 'delete':
-      return `Deleted snapshot '${result.deleted.name}' of ${where} in ${took}.`;
+      return [`Deleted snapshot '${result.deleted.name}' of ${where} in ${took}.`, ...(result.note ? [`Note: ${result.note}`] : [])].join('\n');
   }
 }
 

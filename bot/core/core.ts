@@ -86,10 +86,21 @@ export class SnapbotCore {
     return events;
   }
 
-  async close(): Promise<void> {
-    const events = await Promise.allSettled([...this.events.values()]);
-    await Promise.allSettled(events.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
-    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
-    await this.redis.quit().catch(() => this.redis.disconnect());
+  /** Closes every connection; BullMQ's graceful close waits for Redis, so past `graceMs` (Redis away) the connections are dropped. */
+  async close(graceMs = 2_000): Promise<void> {
+    const graceful = (async () => {
+      const events = await Promise.allSettled([...this.events.values()]);
+      await Promise.allSettled(events.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
+      await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+    if ((await Promise.race([graceful, late])) === 'late') {
+      this.logger.warn({ graceMs }, 'Redis did not answer while closing; dropping the connections');
+      for (const queue of this.queues.values()) void queue.disconnect().catch(() => undefined);
+      this.redis.disconnect();
+    }
+    clearTimeout(timer);
   }
 }

@@ -12,7 +12,8 @@ async function main(): Promise<void> {
   const config = parseEnv(botEnvSchema);
   const logger = createLogger('snapbot-bot', config.LOG_LEVEL);
   const policy = loadPolicy(config.SNAPBOT_POLICY);
-  const core = await SnapbotCore.connect({ redisUrl: redisUrlOf(config), prefix: config.SNAPBOT_PREFIX, logger, policy });
+  // A long-running process: it rides out Redis restarts instead of giving up.
+  const core = await SnapbotCore.connect({ redisUrl: redisUrlOf(config), prefix: config.SNAPBOT_PREFIX, logger, policy, redisReconnect: 'forever' });
   let bot;
   try {
     bot = await startBot({

@@ -101,6 +101,7 @@ export function renderJobResult(result: Exclude<JobResult, { kind: 'list' }>): A
         }`,
         fields: [
           ...where,
+          ...(result.note ? [{ name: 'Note', value: result.note }] : []),
           ...(result.undoPoint ? [{ name: 'Undo point', value: `${result.undoPoint.name} (${result.undoPoint.memory ? 'memory + disk' : 'disk only'})`, inline: true }] : []),
           ...(result.prunedUndoPoints.length ? [{ name: 'Old undo points deleted', value: result.prunedUndoPoints.join(', ').slice(0, 1024) }] : []),
         ],
@@ -109,7 +110,7 @@ export function renderJobResult(result: Exclude<JobResult, { kind: 'list' }>): A
       return {
         title: `🗑️ Snapshot ${result.deleted.name} deleted`,
         color: COLOR.success,
-        fields: where,
+        fields: [...where, ...(result.note ? [{ name: 'Note', value: result.note }] : [])],
       };
   }
 }
