@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { authorize, isAllowed, type Actor } from '../../bot/core/authorize.js';
-import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, globToRegExp, loadPolicy, matchesAnyGlob, POLICY_ACTIONS } from '../../shared/policy.js';
+import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, globToRegExp, loadPolicy, matchesAnyGlob, POLICY_ACTIONS, type Policy } from '../../shared/policy.js';
 
 const member = (overrides: Partial<Actor> = {}): Actor => ({
   id: 'discord:100000000000000001',
@@ -53,7 +53,12 @@ describe('a policy file', () => {
       '    vms: ["scratch-?"]',
     ].join('\n'),
   );
-  const policy = loadPolicy(path);
+  // Loaded before each test rather than while the tests are collected, so a policy that
+  // fails to load fails the tests instead of the whole file.
+  let policy: Policy;
+  beforeEach(() => {
+    policy = loadPolicy(path);
+  });
 
   it('matches roles by name', () => {
     expect(isAllowed(policy, member({ roleNames: ['sre'] }), 'revert', { host: 'kvm-1', vm: 'db-01' })).toBe(true);
@@ -117,7 +122,11 @@ function problemWith(text: string, name = 'p.yaml'): string {
 }
 
 describe('security defaults: a policy file that leaves every optional field out', () => {
-  const policy = loadPolicy(writePolicy('minimal.yaml', 'rules:\n  - role: sre\n    actions: [create]\n'));
+  const path = writePolicy('minimal.yaml', 'rules:\n  - role: sre\n    actions: [create]\n');
+  let policy: Policy;
+  beforeEach(() => {
+    policy = loadPolicy(path);
+  });
 
   it('gives a rule every host and every VM', () => {
     expect(policy.rules).toEqual([{ role: 'sre', actions: ['create'], hosts: ['*'], vms: ['*'] }]);
@@ -212,36 +221,38 @@ describe('the built-in policy', () => {
 });
 
 describe('a policy file with every field set', () => {
-  const policy = loadPolicy(
-    writePolicy(
-      'full.yaml',
-      [
-        'rules:',
-        '  - role: "@administrators"',
-        '    actions: [create, list, info, revert, delete, hosts, audit]',
-        '  - role: "@everyone"',
-        '    actions: [list]',
-        '    hosts: ["kvm-*", "lab-1"]',
-        '    vms: ["web-*", "db-?"]',
-        'approvals:',
-        '  - actions: [revert]',
-        '    hosts: ["kvm-prod-*"]',
-        '    vms: ["db-*", "pay-*"]',
-        '    approvers: ["dba", "user:100000000000000007"]',
-        '    required: 2',
-        '    allowSelfApproval: true',
-        '    ttlMinutes: 60',
-        '  - actions: [revert, delete]',
-        'undoPoints: { mode: disk-only, keep: 10 }',
-        'fleet:',
-        '  perHost: 0',
-        '  maxConcurrent: 0',
-        '  approval: { snapshotsAbove: 0, deletes: false, approvers: [sre], required: 3, allowSelfApproval: true, ttlMinutes: 5 }',
-        '  hostLostAfterSeconds: 30',
-        'breakGlass: { snapctl: true }',
-      ].join('\n'),
-    ),
+  const path = writePolicy(
+    'full.yaml',
+    [
+      'rules:',
+      '  - role: "@administrators"',
+      '    actions: [create, list, info, revert, delete, hosts, audit]',
+      '  - role: "@everyone"',
+      '    actions: [list]',
+      '    hosts: ["kvm-*", "lab-1"]',
+      '    vms: ["web-*", "db-?"]',
+      'approvals:',
+      '  - actions: [revert]',
+      '    hosts: ["kvm-prod-*"]',
+      '    vms: ["db-*", "pay-*"]',
+      '    approvers: ["dba", "user:100000000000000007"]',
+      '    required: 2',
+      '    allowSelfApproval: true',
+      '    ttlMinutes: 60',
+      '  - actions: [revert, delete]',
+      'undoPoints: { mode: disk-only, keep: 10 }',
+      'fleet:',
+      '  perHost: 0',
+      '  maxConcurrent: 0',
+      '  approval: { snapshotsAbove: 0, deletes: false, approvers: [sre], required: 3, allowSelfApproval: true, ttlMinutes: 5 }',
+      '  hostLostAfterSeconds: 30',
+      'breakGlass: { snapctl: true }',
+    ].join('\n'),
   );
+  let policy: Policy;
+  beforeEach(() => {
+    policy = loadPolicy(path);
+  });
 
   it('loads @administrators and @everyone rules that behave as the built-in ones do', () => {
     const admin = member({ isAdministrator: true });
