@@ -360,7 +360,8 @@ describe('policy file validation', () => {
     ['a day-long approval by ten people', 'rules: []\napprovals:\n  - actions: [delete]\n    required: 10\n    ttlMinutes: 1440\n'],
     ['a half-minute approval', 'rules: []\napprovals:\n  - actions: [delete]\n    ttlMinutes: 0.5\n'],
     ['a day-long fleet approval by ten people', 'rules: []\nfleet: { approval: { required: 10, ttlMinutes: 1440 } }\n'],
-    ['one to a hundred undo points', 'rules: []\nundoPoints: { keep: 1 }\n'],
+    ['one undo point', 'rules: []\nundoPoints: { keep: 1 }\n'],
+    ['full undo points, said outright', 'rules: []\nundoPoints: { mode: full }\n'],
     ['a hundred undo points', 'rules: []\nundoPoints: { keep: 100 }\n'],
   ])('accepts %s', (_what, text) => {
     expect(problemWith(text)).toBe('valid');
@@ -436,6 +437,11 @@ describe('glob matching', () => {
   ])('%s against %j: %s', (glob, value, expected) => {
     expect(globToRegExp(glob).test(value)).toBe(expected);
     expect(matchesAnyGlob(value, [glob])).toBe(expected);
+  });
+
+  it('reads ? as one character, even one outside the Basic Multilingual Plane', () => {
+    expect(matchesAnyGlob('db-😀', ['db-?'])).toBe(true);
+    expect(matchesAnyGlob('😀😀', ['?'])).toBe(false);
   });
 
   it('matches when any one of several globs matches', () => {
