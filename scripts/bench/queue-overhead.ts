@@ -7,7 +7,8 @@ import { createSnapshot, snapshotInfo, type OperationOptions } from '../../bot/c
 import { parseEnv, workerEnvSchema } from '../../shared/config.js';
 import { createLogger } from '../../shared/logger.js';
 import { FakeVirshHost } from '../../test/fixtures/fake-virsh-host.js';
-import { createVirshRunner, VirshHypervisor, type VirshRunner } from '../../worker/hypervisor/virsh.js';
+import { VirshHypervisor } from '../../worker/hypervisor/virsh.js';
+import { createVirshRunner, type VirshRunner } from '../../worker/hypervisor/virsh-runner.js';
 import { startWorker } from '../../worker/run-worker.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { commandCounts, startPrivateRedis } from './private-redis.js';

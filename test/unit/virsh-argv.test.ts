@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SnapbotError } from '../../shared/errors.js';
-import {
-  VirshHypervisor,
-  type VirshRunRequest,
-  type VirshRunResult,
-  type VirshRunner,
-} from '../../worker/hypervisor/virsh.js';
+import { VirshHypervisor } from '../../worker/hypervisor/virsh.js';
+import type { VirshRunRequest, VirshRunResult, VirshRunner } from '../../worker/hypervisor/virsh-runner.js';
 import { LITERAL_NAMES } from '../fixtures/names-table.js';
 
 const URI = 'qemu:///system';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createVirshRunner, virshEnvironment } from '../../../worker/hypervisor/virsh.js';
+import { createVirshRunner, virshEnvironment } from '../../../worker/hypervisor/virsh-runner.js';
 
 /** Issue 10: virsh gets a minimal environment, never the worker's secrets. */
 const saved = { ...process.env };

@@ -1,0 +1,122 @@
+import { execa } from 'execa';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * virsh as a process: argv arrays (never a shell), a time limit after which the whole
+ * process group is killed, a minimal environment. The adapter (virsh.ts) takes a
+ * `VirshRunner`, so tests can put a fake executable or a function in its place.
+ */
+
+/** One virsh invocation: the arguments after the executable, and how long it may take. */
+export interface VirshRunRequest {
+  args: readonly string[];
+  timeoutMs: number;
+}
+
+/** How one virsh invocation ended. Runners never throw for a failed virsh. */
+export interface VirshRunResult {
+  /** Undefined when virsh never started or died by a signal. */
+  exitCode: number | undefined;
+  /** The signal that ended virsh ("SIGKILL", …), if one did. */
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** True when the runner killed virsh because it passed `timeoutMs`. */
+  timedOut: boolean;
+  /** Set when virsh could not be started at all (ENOENT, EACCES, …). */
+  spawnError?: { code: string | undefined; message: string };
+}
+
+/** Runs virsh; injectable so tests can assert the exact command line without a process. */
+export type VirshRunner = (request: VirshRunRequest) => Promise<VirshRunResult>;
+
+/**
+ * The whole environment virsh gets: PATH, the C locale, and HOME and XDG_RUNTIME_DIR when
+ * set (virsh reads its client config under HOME, and finds a `qemu:///session` daemon's
+ * socket under XDG_RUNTIME_DIR). Nothing else of the worker's: not DISCORD_TOKEN or
+ * REDIS_URL (`npm start` gives the worker both), and not LIBVIRT_DEFAULT_URI either,
+ * since every call names its URI with `--connect`.
+ */
+export function virshEnvironment(source: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = { PATH: source.PATH || DEFAULT_PATH, LC_ALL: 'C', LANG: 'C', LANGUAGE: '' };
+  for (const name of ['HOME', 'XDG_RUNTIME_DIR'] as const) {
+    const value = source[name];
+    if (value) env[name] = value;
+  }
+  return env;
+}
+
+/**
+ * The real runner: starts `virshPath` with the given arguments (no shell) in its own
+ * process group, with only `env` (default: `virshEnvironment()`) under the C locale so
+ * that error texts are the English ones `classifyVirshError` knows, and kills the whole
+ * group with SIGKILL when the time is up (virsh may have children, e.g. ssh for remote
+ * URIs, that would otherwise keep the output pipes open).
+ */
+export function createVirshRunner(virshPath: string, env: Record<string, string> = virshEnvironment()): VirshRunner {
+  return async ({ args, timeoutMs }) => {
+    const subprocess = execa(virshPath, args, {
+      reject: false,
+      stdin: 'ignore',
+      stripFinalNewline: false,
+      detached: true,
+      env,
+      extendEnv: false,
+    });
+    const pid = subprocess.pid;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(pid, () => subprocess.kill('SIGKILL'));
+    }, timeoutMs);
+    if (pid !== undefined) liveGroups.add(pid);
+    watchForExit();
+    try {
+      const result = await subprocess;
+      const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined && !timedOut;
+      return {
+        exitCode: result.exitCode,
+        signal: result.signal,
+        stdout: typeof result.stdout === 'string' ? result.stdout : '',
+        stderr: typeof result.stderr === 'string' ? result.stderr : '',
+        durationMs: Math.round(result.durationMs),
+        timedOut,
+        ...(spawnFailed
+          ? { spawnError: { code: 'code' in result ? result.code : undefined, message: spawnMessage(result) } }
+          : {}),
+      };
+    } finally {
+      clearTimeout(timer);
+      if (pid !== undefined) liveGroups.delete(pid);
+    }
+  };
+}
+
+function spawnMessage(result: object): string {
+  const message = 'shortMessage' in result ? result.shortMessage : undefined;
+  return typeof message === 'string' ? message : 'virsh could not be started';
+}
+
+// virsh runs detached (its own process group), so the worker's exit would not take it
+// along; kill whatever is still running when the worker exits.
+const liveGroups = new Set<number>();
+let exitWatch = false;
+
+function watchForExit(): void {
+  if (exitWatch) return;
+  exitWatch = true;
+  process.once('exit', () => {
+    for (const pid of liveGroups) killGroup(pid, () => undefined);
+  });
+}
+
+function killGroup(pid: number | undefined, fallback: () => void): void {
+  if (pid === undefined) return fallback();
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    fallback();
+  }
+}
