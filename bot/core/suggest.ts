@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HostStatus } from '../../shared/hosts.js';
+import type { Policy } from '../../shared/policy.js';
+import { isAllowed, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
 import { listHosts } from './hosts.js';
 
@@ -97,6 +99,18 @@ function rank<T>(items: T[], key: (item: T) => string, query: string): T[] {
     .filter(({ text }) => text.includes(needle))
     .sort((a, b) => Number(!a.text.startsWith(needle)) - Number(!b.text.startsWith(needle)) || a.text.localeCompare(b.text))
     .map(({ item }) => item);
+}
+
+/**
+ * The inventory as `actor` may see it in suggestions: only the VMs the policy lets them
+ * list, and only hosts that have one. Autocomplete answers every keystroke of anyone in
+ * the guild; it must not show the fleet to a member who may not list it.
+ */
+export function visibleInventory(policy: Policy, actor: Actor, hosts: readonly HostStatus[]): HostStatus[] {
+  return hosts.flatMap((host) => {
+    const vms = host.vms.filter((vm) => isAllowed(policy, actor, 'list', { host: host.hostId, vm: vm.name }));
+    return vms.length === 0 ? [] : [{ ...host, vms }];
+  });
 }
 
 /** VMs whose name (or host) contains the query, as "vm · host (state)"; offline hosts marked. */

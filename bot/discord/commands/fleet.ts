@@ -1,7 +1,7 @@
 import { InteractionContextType, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import { fleetMatcher, parseFleetSelector } from '../../../shared/fleet.js';
 import { fleetList, planFleet } from '../../core/fleet/index.js';
-import { expandSuggestedName, suggestFleetSnapshotNames, suggestFleetTargets } from '../../core/suggest.js';
+import { expandSuggestedName, suggestFleetSnapshotNames, suggestFleetTargets, visibleInventory } from '../../core/suggest.js';
 import { actorFromInteraction } from '../actor.js';
 import type { BotContext, SlashCommand } from '../context.js';
 import { renderFleetListReply } from '../fleet-list-pages.js';
@@ -105,7 +105,7 @@ export const fleetCommand: SlashCommand = {
   execute,
   async autocomplete(interaction, context) {
     const focused = interaction.options.getFocused(true);
-    const hosts = await context.inventory.hosts();
+    const hosts = visibleInventory(context.core.policy, actorFromInteraction(interaction), await context.inventory.hosts());
     const choices =
       focused.name === 'target'
         ? suggestFleetTargets(hosts, focused.value)

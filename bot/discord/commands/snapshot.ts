@@ -1,6 +1,6 @@
 import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import type { JobKind } from '../../../shared/jobs.js';
-import { expandSuggestedName, suggestHosts, suggestSnapshots, suggestVms } from '../../core/suggest.js';
+import { expandSuggestedName, suggestHosts, suggestSnapshots, suggestVms, visibleInventory } from '../../core/suggest.js';
 import {
   createSnapshot,
   deleteSnapshot,
@@ -160,7 +160,7 @@ export const snapshotCommand: SlashCommand = {
   execute,
   async autocomplete(interaction, context) {
     const focused = interaction.options.getFocused(true);
-    const hosts = await context.inventory.hosts();
+    const hosts = visibleInventory(context.core.policy, actorFromInteraction(interaction), await context.inventory.hosts());
     const vms = hosts.flatMap((entry) => entry.vms.map((vm) => vm.name));
     const vm = expandSuggestedName(interaction.options.getString('vm') ?? '', vms);
     const host = interaction.options.getString('host') || undefined;
