@@ -352,6 +352,14 @@ describe('how virsh error lines are read', () => {
     expect(classifyVirshError('note: error: domain not found\n').message).toBe('virsh failed for the VM (virsh: error: note: error: domain not found)');
   });
 
+  it("does not take a line that only mentions 'error:' later for an error line", () => {
+    const stderr = 'warning: cannot acquire state change lock\nhint: see the error: log\n';
+    expect(classifyVirshError(stderr)).toMatchObject({
+      code: 'BUSY',
+      message: 'the VM is busy with another libvirt operation (virsh: error: warning: cannot acquire state change lock; hint: see the error: log)',
+    });
+  });
+
   it('skips blank lines and the blanks around lines', () => {
     expect(classifyVirshError('\n  \n  Segmentation fault  \n\n core dumped\n').message).toBe(
       'virsh failed for the VM (virsh: error: Segmentation fault; core dumped)',
