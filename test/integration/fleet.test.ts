@@ -324,6 +324,18 @@ describe('fleet runs', () => {
     expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a2')).toEqual([]);
   });
 
+  it('refuses a Confirm by a member who may no longer act on every target, and queues nothing', async () => {
+    const fleet = await fleetOf('confirm-recheck', { 'kvm-a': ['web-01', 'db-01'] }, writePolicy('confirm-recheck', {}));
+    await fleet.startHost('kvm-a');
+    const plan = await planFleet(fleet.core, request({ name: 'recheck' }));
+    expect(plan.targets).toHaveLength(2);
+    // The same person, no longer an administrator: web-team may create on web-* only.
+    const demoted: Actor = { ...ADMIN, isAdministrator: false, roleNames: ['web-team'] };
+    await expect(confirmFleet(fleet.core, plan.id, demoted)).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('db-01 @ kvm-a') });
+    expect((await getFleetRun(fleet.core, plan.id))?.status).toBe('preview');
+    expect(await fleet.core.queueFor('kvm-a').getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 });
+  });
+
   it('fleet deletes wait for a second administrator; the requester cannot approve', async () => {
     const fleet = await fleetOf('delete', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('delete', { approval: { deletes: true } }));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);

@@ -2,7 +2,7 @@ import { SnapbotError } from '../../../shared/errors.js';
 import { fleetJobId, fleetKeys, FLEET_RETENTION_SECONDS, MOVE_TARGETS_SCRIPT, moveTargetsArgs, type FleetTargetState } from '../../../shared/fleet.js';
 import { awaitApproval, decideApproval, markActedOn, openApproval, withdrawApproval, type ApprovalSubject, type DecisionOutcome, type FleetSubject, type MirrorKey } from '../approvals.js';
 import { recordAudit } from '../audit.js';
-import { isApprover, type Actor } from '../authorize.js';
+import { isAllowed, isApprover, type Actor } from '../authorize.js';
 import type { SnapbotCore } from '../core.js';
 import { startFleetRun } from './fan-out.js';
 import { fleetAudit, getFleetRun, transitionRun, type FleetPlan, type FleetRun, type FleetTarget } from './run-store.js';
@@ -35,6 +35,7 @@ export async function confirmFleet(core: SnapbotCore, runId: string, actor?: Act
   if (actor && run.plan.requester.userId !== actor.userId) throw new SnapbotError('FORBIDDEN', `Only ${run.plan.requester.displayName}, who asked for this run, can confirm it.`);
   if (run.status !== 'preview') throw new SnapbotError('VALIDATION', `Fleet run ${runId} is ${run.status}, not waiting for confirmation.`);
   if (run.plan.targets.length === 0) throw new SnapbotError('VALIDATION', `Fleet run ${runId} has no targets; nothing to do.`);
+  if (actor) refuseForbiddenTargets(core, run.plan, actor);
   const { approval } = run.plan;
   if (!approval) return { kind: 'started', run: await startFleetRun(core, runId, 'preview') };
   if (!(await transitionRun(core, runId, 'preview', 'pending'))) throw new SnapbotError('VALIDATION', `Fleet run ${runId} was confirmed already.`);
@@ -47,6 +48,19 @@ export async function confirmFleet(core: SnapbotCore, runId: string, actor?: Act
     origin: run.plan.origin,
   });
   return { kind: 'pending', run: (await getFleetRun(core, runId))! };
+}
+
+/**
+ * Every target checked again for the member who confirms: the policy may have changed
+ * since the preview (or the preview was planned for someone else), and a Confirm must
+ * never queue a job its clicker may not run.
+ */
+function refuseForbiddenTargets(core: SnapbotCore, plan: FleetPlan, actor: Actor): void {
+  const action = plan.action === 'snapshot' ? 'create' : 'delete';
+  const forbidden = plan.targets.filter((target) => !isAllowed(core.policy, actor, action, { host: target.host, vm: target.vm }));
+  if (forbidden.length === 0) return;
+  const named = forbidden.slice(0, 5).map((target) => `${target.vm} @ ${target.host}`).join(', ');
+  throw new SnapbotError('FORBIDDEN', `You may not ${action} on ${forbidden.length} of this run's targets (${named}${forbidden.length > 5 ? ', …' : ''}); nothing was queued. Plan the run again.`);
 }
 
 /** One approver's click on a fleet approval request (same rules as a revert's). Starts the run when it is the deciding one. */
