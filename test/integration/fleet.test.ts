@@ -324,6 +324,19 @@ describe('fleet runs', () => {
     expect(snapshotNames(fleet.hosts.get('kvm-a')!, 'a2')).toEqual([]);
   });
 
+  it('retries for the clicker only the failed targets the policy lets them act on', async () => {
+    const fleet = await fleetOf('retry-forbidden', { 'kvm-a': ['web-01', 'db-01'] }, writePolicy('retry-forbidden', {}));
+    await fleet.startHost('kvm-a');
+    fleet.hosts.get('kvm-a')!.setFaults([{ match: { subcommand: 'snapshot-create-as' }, exitCode: 1, stderr: 'error: argument unsupported: QEMU guest agent is not configured\n' }]);
+    const plan = await planFleet(fleet.core, request({ name: 'fails' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    expect((await watchFleetRun(fleet.core, plan.id, { pollMs: 50 })).counts.failed).toBe(2);
+    const webOnly: Actor = { id: 'discord:2001', userId: '2001', displayName: 'wendy', roleIds: [], roleNames: ['web-team'], isAdministrator: false };
+    const retry = await planRetryOfFailed(fleet.core, plan.id, requesterOf(webOnly), webOnly);
+    expect(retry.targets.map((target) => target.vm)).toEqual(['web-01']);
+    expect(retry.skipped.forbidden).toEqual([{ host: 'kvm-a', vm: 'db-01' }]);
+  });
+
   it('refuses a Confirm by a member who may no longer act on every target, and queues nothing', async () => {
     const fleet = await fleetOf('confirm-recheck', { 'kvm-a': ['web-01', 'db-01'] }, writePolicy('confirm-recheck', {}));
     await fleet.startHost('kvm-a');
