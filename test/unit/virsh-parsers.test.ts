@@ -342,6 +342,11 @@ describe('parseVersion, line by line', () => {
     expect(() => parseVersion(report('Using library: libvirt '))).toThrow(SnapbotError);
   });
 
+  it('reads the daemon line wherever it stands, and only when the version ends the line', () => {
+    expect(parseVersion('Running against daemon: 9.1.0\nUsing library: libvirt 9.0.0\n')).toMatchObject({ libvirt: '9.1.0', daemon: '9.1.0' });
+    expect(parseVersion('Using library: libvirt 9.0.0\nRunning against daemon: 9.1.0 (remote)\n')).toMatchObject({ libvirt: '9.0.0', daemon: null });
+  });
+
   it('allows blanks at the end of a line', () => {
     expect(parseVersion('Using library: libvirt 9.0.0  \r\nRunning hypervisor: QEMU 8.2.1 \r\n')).toMatchObject({ library: '9.0.0', qemu: '8.2.1' });
     expect(parseVersion(report('Running against daemon: 9.1.0\t'))).toMatchObject({ daemon: '9.1.0' });
@@ -476,6 +481,16 @@ describe('parseSnapshotXml, details', () => {
   it('reads a <memory> element without a snapshot attribute as no memory', () => {
     const xml = snapshotXml({ name: 's', state: 'disk-snapshot', disk: 'internal' }).replace('<disks>', "<memory file='/var/lib/s.mem'/><disks>");
     expect(parseSnapshotXml(xml)).toMatchObject({ memory: false, location: 'internal' });
+  });
+
+  it('reads an old disk-only snapshot (no <memory>) as external even with blanks around its state', () => {
+    const xml = '<domainsnapshot><name>s</name><state> disk-snapshot </state><creationTime>1</creationTime></domainsnapshot>';
+    expect(parseSnapshotXml(xml)).toMatchObject({ state: 'disk-snapshot', location: 'external' });
+  });
+
+  it('reads a <memory> element with text but no attributes as no <memory> element', () => {
+    const xml = '<domainsnapshot><name>s</name><state>disk-snapshot</state><creationTime>1</creationTime><memory>?</memory></domainsnapshot>';
+    expect(parseSnapshotXml(xml)).toMatchObject({ location: 'external', memory: false });
   });
 
   it('reads the parent name, or null without one', () => {
