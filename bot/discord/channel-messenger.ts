@@ -29,7 +29,9 @@ export const UNKNOWN_MESSAGE = 10008;
 
 interface Waiter {
   priority: SendPriority;
-  resolve: () => void;
+  /** True: the request went out; false: a skippable request gave way to an urgent one. */
+  resolve: (sent: boolean) => void;
+  skippable: boolean;
 }
 
 /**
@@ -46,13 +48,27 @@ export class ChannelPacer {
 
   constructor(private readonly budget: ChannelBudget = DISCORD_CHANNEL_BUDGET) {}
 
-  /** Resolves when a request on `key` may go out. */
-  slot(key: string, priority: SendPriority): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const queue = this.queues.get(key) ?? [];
+  /**
+   * Resolves with true when a request on `key` may go out. A `skippable` progress request
+   * (an edit whose message's next update replaces it anyway) resolves with false instead
+   * when urgent requests wait on `key`, or arrive while it waits: sent late, it would only
+   * hold back its own message's next edit, which goes out after it.
+   */
+  slot(key: string, priority: SendPriority, options: { skippable?: boolean } = {}): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let queue = this.queues.get(key) ?? [];
+      const skippable = priority === 'progress' && options.skippable === true;
+      if (skippable && queue.some((waiter) => waiter.priority === 'urgent')) {
+        resolve(false);
+        return;
+      }
+      if (priority === 'urgent' && queue.some((waiter) => waiter.skippable)) {
+        for (const waiter of queue) if (waiter.skippable) waiter.resolve(false);
+        queue = queue.filter((waiter) => !waiter.skippable);
+      }
       // Urgent requests go ahead of every progress request, behind earlier urgent ones.
       const at = priority === 'urgent' ? queue.findIndex((waiter) => waiter.priority === 'progress') : -1;
-      queue.splice(at < 0 ? queue.length : at, 0, { priority, resolve });
+      queue.splice(at < 0 ? queue.length : at, 0, { priority, resolve, skippable });
       this.queues.set(key, queue);
       this.pump(key);
     });
@@ -67,7 +83,7 @@ export class ChannelPacer {
   close(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    for (const queue of this.queues.values()) for (const waiter of queue.splice(0)) waiter.resolve();
+    for (const queue of this.queues.values()) for (const waiter of queue.splice(0)) waiter.resolve(true);
   }
 
   private pump(key: string): void {
@@ -77,7 +93,7 @@ export class ChannelPacer {
     const recent = (this.sentAt.get(key) ?? []).filter((at) => now - at < this.budget.windowMs);
     while (queue.length > 0 && recent.length < this.budget.count) {
       recent.push(now);
-      queue.shift()!.resolve();
+      queue.shift()!.resolve(true);
     }
     this.sentAt.set(key, recent);
     if (queue.length === 0) {
@@ -126,7 +142,11 @@ export class ChannelMessenger {
   async edit(ref: MessageRef, payload: ReplyPayload, priority: SendPriority = 'urgent'): Promise<Message> {
     const channel = await fetchSendableChannel(this.client, ref.channelId);
     if (!('messages' in channel)) throw new Error(`channel ${ref.channelId} has no messages to edit`);
-    await this.pacer.slot(`edit:${channel.id}`, priority);
+    // A progress edit that urgent ones overtake is not sent: the caller sends its message's
+    // next state after it, so sending it late would hold back that (newer, maybe final) state.
+    const cached = priority === 'progress' ? channel.messages.cache.get(ref.messageId) : undefined;
+    const sent = await this.pacer.slot(`edit:${channel.id}`, priority, { skippable: cached !== undefined });
+    if (!sent && cached) return cached;
     try {
       return await channel.messages.edit(ref.messageId, fitMessage(payload));
     } catch (error) {
