@@ -68,10 +68,15 @@ describe('the state table of a fleet target', () => {
 
   it('passes the new state, the states it may come from and the indexes to the one script', () => {
     expect(moveTargetsArgs({ state: 'cancelled', at: 5 }, [0, 7])).toEqual(['{"state":"cancelled","at":5}', 'queued', '0', '7']);
+    expect(moveTargetsArgs({ state: 'failed', at: 6, code: 'HOST_OFFLINE', message: 'gone' }, [3])).toEqual([
+      '{"state":"failed","at":6,"code":"HOST_OFFLINE","message":"gone"}',
+      'queued,running',
+      '3',
+    ]);
   });
 
   it('never moves a target back to queued', () => {
-    expect(() => moveTargetsArgs({ state: 'queued' }, [0])).toThrow();
+    expect(() => moveTargetsArgs({ state: 'queued' }, [0])).toThrow('a fleet target never moves back to queued');
   });
 });
 
