@@ -16,6 +16,7 @@ export const TEST_FILES = [
   'test/unit/fleet-selectors.test.ts',
   'test/unit/fleet-targets.test.ts',
   'test/unit/jobs.test.ts',
+  'test/unit/rule-modules-load.test.ts',
   'test/unit/suggest.test.ts',
   'test/unit/suggest-fleet.test.ts',
   'test/unit/bot/core/suggestion-values.test.ts',
