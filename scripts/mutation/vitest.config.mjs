@@ -16,6 +16,7 @@ export const TEST_FILES = [
   'test/unit/fleet-selectors.test.ts',
   'test/unit/fleet-targets.test.ts',
   'test/unit/jobs.test.ts',
+  'test/unit/shared/jobs.test.ts', // where jobs.test.ts is moving
   'test/unit/rule-modules-load.test.ts',
   'test/unit/suggest.test.ts',
   'test/unit/suggest-fleet.test.ts',
@@ -23,6 +24,7 @@ export const TEST_FILES = [
   'test/unit/classify-virsh-error.test.ts',
   'test/unit/virsh-parsers.test.ts',
   'test/unit/virsh-argv.test.ts',
+  'test/unit/worker/hypervisor/virsh.test.ts', // where virsh-argv.test.ts is moving
 ];
 
 export default defineConfig({
