@@ -9,22 +9,21 @@ import { defineConfig } from 'vitest/config';
  * mutated modules. A module joining the run brings its test files here.
  */
 export const TEST_FILES = [
-  'test/unit/policy.test.ts',
-  'test/unit/authorize.test.ts',
-  'test/unit/names.test.ts',
-  'test/unit/errors.test.ts',
-  'test/unit/fleet-selectors.test.ts',
-  'test/unit/fleet-targets.test.ts',
-  'test/unit/jobs.test.ts',
-  'test/unit/shared/jobs.test.ts', // where jobs.test.ts is moving
-  'test/unit/rule-modules-load.test.ts',
-  'test/unit/suggest.test.ts',
-  'test/unit/suggest-fleet.test.ts',
+  'test/unit/shared/policy.test.ts',
+  'test/unit/shared/names.test.ts',
+  'test/unit/shared/errors.test.ts',
+  'test/unit/shared/fleet-selectors.test.ts',
+  'test/unit/shared/fleet-targets.test.ts',
+  'test/unit/shared/jobs.test.ts',
+  'test/unit/bot/core/authorize.test.ts',
+  'test/unit/bot/core/suggest.test.ts',
+  'test/unit/bot/core/suggest-fleet.test.ts',
   'test/unit/bot/core/suggestion-values.test.ts',
-  'test/unit/classify-virsh-error.test.ts',
-  'test/unit/virsh-parsers.test.ts',
-  'test/unit/virsh-argv.test.ts',
-  'test/unit/worker/hypervisor/virsh.test.ts', // where virsh-argv.test.ts is moving
+  'test/unit/bot/core/visible-inventory.test.ts',
+  'test/unit/rule-modules-load.test.ts',
+  'test/unit/worker/hypervisor/classify-virsh-error.test.ts',
+  'test/unit/worker/hypervisor/virsh-parsers.test.ts',
+  'test/unit/worker/hypervisor/virsh.test.ts',
 ];
 
 export default defineConfig({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expandSuggestedName, suggestionValueFor, suggestSnapshots, suggestVms } from '../../../../bot/core/suggest.js';
+import { expandSuggestedName, suggestFleetTargets, suggestionValueFor, suggestSnapshots, suggestVms } from '../../../../bot/core/suggest.js';
 import type { HostStatus } from '../../../../shared/hosts.js';
 
 const longSnapshot = `pre-upgrade-${'x'.repeat(100)}-a`; // 114 characters
@@ -51,5 +51,27 @@ describe('autocomplete values for names over 100 characters', () => {
       expect(choice.value.length).toBeLessThanOrEqual(100);
       expect(choice.label.length).toBeLessThanOrEqual(100);
     }
+  });
+
+  it('expands a long name with blanks inside it (libvirt allows them)', () => {
+    const spaced = `pre upgrade of the ${'y'.repeat(100)}`;
+    expect(expandSuggestedName(suggestionValueFor(spaced), [spaced])).toBe(spaced);
+  });
+
+  it('passes a plain typed name through untouched', () => {
+    expect(expandSuggestedName('nightly', ['nightly', longSnapshot])).toBe('nightly');
+    expect(expandSuggestedName('not-there', [])).toBe('not-there');
+  });
+
+  it('expands only a whole value of that form, not one that merely contains it', () => {
+    const value = suggestionValueFor(longSnapshot);
+    expect(expandSuggestedName(`x${value}`, [longSnapshot])).toBe(`x${value}`);
+    expect(expandSuggestedName(`${value}x`, [longSnapshot])).toBe(`${value}x`);
+  });
+
+  it('offers no selector completion whose whole value would pass 100 characters', () => {
+    const typed = `${'a'.repeat(95)} web`;
+    expect(suggestFleetTargets([host()], typed)).toEqual([]);
+    expect(suggestFleetTargets([host()], 'web').map((choice) => choice.value)).toContain('web-01');
   });
 });

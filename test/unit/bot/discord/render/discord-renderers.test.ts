@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeHosts } from '../../bot/core/hosts.js';
-import { renderHostsReply } from '../../bot/discord/render/render-hosts.js';
-import { renderJobFailure, renderJobResult, renderJobStage, renderUserError } from '../../bot/discord/render/render-job.js';
-import { pageCount, renderSnapshotListFile, renderSnapshotListPage, SNAPSHOTS_PER_PAGE } from '../../bot/discord/render/render-snapshot-list.js';
-import type { HostOverview } from '../../shared/hosts.js';
-import type { ResultOf, SnapshotInfo } from '../../shared/jobs.js';
+import { summarizeHosts } from '../../../../../bot/core/hosts.js';
+import { renderHostsReply } from '../../../../../bot/discord/render/render-hosts.js';
+import { renderJobFailure, renderJobResult, renderJobStage, renderUserError } from '../../../../../bot/discord/render/render-job.js';
+import { pageCount, renderSnapshotListFile, renderSnapshotListPage, SNAPSHOTS_PER_PAGE } from '../../../../../bot/discord/render/render-snapshot-list.js';
+import type { HostOverview } from '../../../../../shared/hosts.js';
+import type { ResultOf, SnapshotInfo } from '../../../../../shared/jobs.js';
 
 const snapshot = (name: string, overrides: Partial<SnapshotInfo> = {}): SnapshotInfo => ({
   name,

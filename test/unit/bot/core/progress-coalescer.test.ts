@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressCoalescer } from '../../bot/core/progress-coalescer.js';
+import { ProgressCoalescer } from '../../../../bot/core/progress-coalescer.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

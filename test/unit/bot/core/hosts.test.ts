@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { renderHosts } from '../../bot/cli/render-text.js';
-import { summarizeHosts } from '../../bot/core/hosts.js';
-import { heartbeatSchema, judgeHost, type Heartbeat, type HostOverview } from '../../shared/hosts.js';
+import { renderHosts } from '../../../../bot/cli/render-text.js';
+import { summarizeHosts } from '../../../../bot/core/hosts.js';
+import { heartbeatSchema, judgeHost, type Heartbeat, type HostOverview } from '../../../../shared/hosts.js';
 
 /** A heartbeat as a 0.1.0 worker writes it: none of the fields added for the fleet view. */
 const OLD_HEARTBEAT = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VmLocks } from '../../worker/vm-lock.js';
+import { VmLocks } from '../../../worker/vm-lock.js';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SnapbotError } from '../../shared/errors.js';
-import { VirshHypervisor } from '../../worker/hypervisor/virsh.js';
-import type { VirshRunRequest, VirshRunResult, VirshRunner } from '../../worker/hypervisor/virsh-runner.js';
-import { LITERAL_NAMES } from '../fixtures/names-table.js';
+import { SnapbotError } from '../../../../shared/errors.js';
+import { VirshHypervisor } from '../../../../worker/hypervisor/virsh.js';
+import type { VirshRunRequest, VirshRunResult, VirshRunner } from '../../../../worker/hypervisor/virsh-runner.js';
+import { LITERAL_NAMES } from '../../../fixtures/names-table.js';
 
 const URI = 'qemu:///system';
 const CONNECT = `--connect=${URI}`;

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { authorize, isAllowed, type Actor } from '../../bot/core/authorize.js';
-import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, globToRegExp, loadPolicy, matchesAnyGlob, POLICY_ACTIONS, type Policy } from '../../shared/policy.js';
+import { authorize, isAllowed, type Actor } from '../../../bot/core/authorize.js';
+import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, globToRegExp, loadPolicy, matchesAnyGlob, POLICY_ACTIONS, type Policy } from '../../../shared/policy.js';
 
 const member = (overrides: Partial<Actor> = {}): Actor => ({
   id: 'discord:100000000000000001',

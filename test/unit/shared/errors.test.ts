@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFailedReason, encodeFailedReason, ERROR_CODES, ERROR_SENTENCES, isErrorCode, SnapbotError, toErrorPayload } from '../../shared/errors.js';
+import { decodeFailedReason, encodeFailedReason, ERROR_CODES, ERROR_SENTENCES, isErrorCode, SnapbotError, toErrorPayload } from '../../../shared/errors.js';
 
 describe('error codes', () => {
   it('has a sentence for every code in DESIGN.md, plus REDIS_UNAVAILABLE, APPROVAL_STALE, CANCELLED and PARTIAL', () => {

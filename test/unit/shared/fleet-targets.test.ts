@@ -9,7 +9,7 @@ import {
   moveTargetsArgs,
   TARGET_MOVES,
   type FleetTargetState,
-} from '../../shared/fleet.js';
+} from '../../../shared/fleet.js';
 
 describe('fleet target states', () => {
   it('counts done, failed and cancelled targets as finished, so a host going offline later does not make them lost', () => {

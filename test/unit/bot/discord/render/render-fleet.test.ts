@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { summarize, type FleetPlan, type FleetRun, type FleetTarget } from '../../bot/core/fleet/index.js';
-import { fleetApprovalButtons, fleetPreviewButtons, renderFleetApprovalRequest, renderFleetPreview } from '../../bot/discord/render/render-fleet.js';
-import { renderFleetListFile, renderFleetListPage } from '../../bot/discord/render/render-fleet-list.js';
-import { fleetSummaryButtons, fleetSummaryPayload, INLINE_TARGETS, renderFleetReport, renderFleetSummary } from '../../bot/discord/render/render-fleet-summary.js';
-import type { FleetTargetState } from '../../shared/fleet.js';
-import type { HostStatus } from '../../shared/hosts.js';
+import { summarize, type FleetPlan, type FleetRun, type FleetTarget } from '../../../../../bot/core/fleet/index.js';
+import { fleetApprovalButtons, fleetPreviewButtons, renderFleetApprovalRequest, renderFleetPreview } from '../../../../../bot/discord/render/render-fleet.js';
+import { renderFleetListFile, renderFleetListPage } from '../../../../../bot/discord/render/render-fleet-list.js';
+import { fleetSummaryButtons, fleetSummaryPayload, INLINE_TARGETS, renderFleetReport, renderFleetSummary } from '../../../../../bot/discord/render/render-fleet-summary.js';
+import type { FleetTargetState } from '../../../../../shared/fleet.js';
+import type { HostStatus } from '../../../../../shared/hosts.js';
 
 /** Golden renderings of fleet previews, approval requests, summaries and listings (fixed clock). */
 const NOW = Date.parse('2026-11-28T12:00:00.000Z');

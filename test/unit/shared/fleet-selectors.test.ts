@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkNameTemplate, fleetMatcher, parseFleetSelector, renderNameTemplate } from '../../shared/fleet.js';
+import { checkNameTemplate, fleetMatcher, parseFleetSelector, renderNameTemplate } from '../../../shared/fleet.js';
 
 const inventory = [
   ['kvm-1', 'web-01'],

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SnapbotError } from '../../shared/errors.js';
-import { LITERAL_NAMES } from '../fixtures/names-table.js';
+import { SnapbotError } from '../../../../shared/errors.js';
+import { LITERAL_NAMES } from '../../../fixtures/names-table.js';
 import {
   parseDomainState,
   parseNameList,
@@ -10,7 +10,7 @@ import {
   parseSnapshotXml,
   parseUuidList,
   parseVersion,
-} from '../../worker/hypervisor/virsh-parsers.js';
+} from '../../../../worker/hypervisor/virsh-parsers.js';
 
 /** A real virsh output captured by test/fixtures/virsh-output/capture.sh (see its README). */
 function fixture(file: string): string {

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, scrubSecrets } from '../../shared/logger.js';
+import { createLogger, scrubSecrets } from '../../../shared/logger.js';
 
 /** A logger writing JSON lines into memory, as the worker's would on stderr. */
 function capture(level = 'info') {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { suggestFleetSnapshotNames, suggestFleetTargets } from '../../bot/core/suggest.js';
-import { fleetMatcher, parseFleetSelector } from '../../shared/fleet.js';
-import type { HostStatus } from '../../shared/hosts.js';
+import { suggestFleetSnapshotNames, suggestFleetTargets } from '../../../../bot/core/suggest.js';
+import { fleetMatcher, parseFleetSelector } from '../../../../shared/fleet.js';
+import type { HostStatus } from '../../../../shared/hosts.js';
 
 function host(hostId: string, vms: Array<[string, string[]]>, online = true): HostStatus {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { defaultSnapshotName, descriptionSchema, hostIdSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from '../../shared/names.js';
-import { LITERAL_NAMES, REFUSED_NAMES } from '../fixtures/names-table.js';
+import { defaultSnapshotName, descriptionSchema, hostIdSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from '../../../shared/names.js';
+import { LITERAL_NAMES, REFUSED_NAMES } from '../../fixtures/names-table.js';
 
 
 describe('snapshot names', () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { SnapbotCore } from '../../bot/core/core.js';
-import { listHosts } from '../../bot/core/hosts.js';
+import type { SnapbotCore } from '../../../../bot/core/core.js';
+import { listHosts } from '../../../../bot/core/hosts.js';
 import {
   InventoryView,
   MAX_SUGGESTIONS,
@@ -9,8 +9,8 @@ import {
   suggestHosts,
   suggestSnapshots,
   suggestVms,
-} from '../../bot/core/suggest.js';
-import type { HostStatus } from '../../shared/hosts.js';
+} from '../../../../bot/core/suggest.js';
+import type { HostStatus } from '../../../../shared/hosts.js';
 
 vi.mock('../../bot/core/hosts.js', () => ({ listHosts: vi.fn() }));
 const readHosts = vi.mocked(listHosts);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { ErrorCode } from '../../shared/errors.js';
-import { classifyVirshError } from '../../worker/hypervisor/classify-virsh-error.js';
+import type { ErrorCode } from '../../../../shared/errors.js';
+import { classifyVirshError } from '../../../../worker/hypervisor/classify-virsh-error.js';
 
 /** A real virsh output captured by test/fixtures/virsh-output/capture.sh (see its README). */
 function fixture(file: string): string {

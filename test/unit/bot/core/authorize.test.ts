@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { authorize, isAllowed, isApprover, type Actor } from '../../bot/core/authorize.js';
-import { DEFAULT_POLICY, type Policy, type PolicyRule } from '../../shared/policy.js';
+import { authorize, isAllowed, isApprover, type Actor } from '../../../../bot/core/authorize.js';
+import { DEFAULT_POLICY, type Policy, type PolicyRule } from '../../../../shared/policy.js';
 
 const ADA = '100000000000000001';
 const BOB = '100000000000000002';

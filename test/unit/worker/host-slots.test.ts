@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostSlots } from '../../worker/host-slots.js';
+import { HostSlots } from '../../../worker/host-slots.js';
 
 describe('host slots', () => {
   it('lets at most `size` holders run, and serves waiters first come, first served', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durableRedisOptions, failFastRedisOptions, reconnectDelay, reconnectingRedisOptions, RECONNECT_CAP_MS } from '../../shared/redis.js';
+import { durableRedisOptions, failFastRedisOptions, reconnectDelay, reconnectingRedisOptions, RECONNECT_CAP_MS } from '../../../shared/redis.js';
 
 /** Issue 10, finding 8: long-running processes reconnect forever; snapctl gives up fast. */
 describe('Redis reconnect policies', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { snapshotJobSchema, splitJobMarker, withJobMarker } from '../../shared/jobs.js';
-import { capabilitiesForLibvirt, versionAtLeast } from '../../shared/hosts.js';
+import { snapshotJobSchema, splitJobMarker, withJobMarker } from '../../../shared/jobs.js';
+import { capabilitiesForLibvirt, versionAtLeast } from '../../../shared/hosts.js';
 
 describe('the job contract', () => {
   const base = { host: 'kvm-a', vm: 'web-01', requestedBy: 'snapctl:root@x' };
