@@ -12,7 +12,7 @@ import {
 } from '../../../../bot/core/suggest.js';
 import type { HostStatus } from '../../../../shared/hosts.js';
 
-vi.mock('../../bot/core/hosts.js', () => ({ listHosts: vi.fn() }));
+vi.mock('../../../../bot/core/hosts.js', () => ({ listHosts: vi.fn() }));
 const readHosts = vi.mocked(listHosts);
 
 type VmSpec = [name: string, snapshots?: Array<[name: string, location?: 'internal' | 'external']>, state?: string];

@@ -6,7 +6,7 @@ import { classifyVirshError } from '../../../../worker/hypervisor/classify-virsh
 
 /** A real virsh output captured by test/fixtures/virsh-output/capture.sh (see its README). */
 function fixture(file: string): string {
-  return readFileSync(fileURLToPath(new URL(`../fixtures/virsh-output/${file}`, import.meta.url)), 'utf8');
+  return readFileSync(fileURLToPath(new URL(`../../../fixtures/virsh-output/${file}`, import.meta.url)), 'utf8');
 }
 
 /** Every captured case that exited 1, from cases.tsv. */

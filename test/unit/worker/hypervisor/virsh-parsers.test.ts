@@ -14,7 +14,7 @@ import {
 
 /** A real virsh output captured by test/fixtures/virsh-output/capture.sh (see its README). */
 function fixture(file: string): string {
-  return readFileSync(fileURLToPath(new URL(`../fixtures/virsh-output/${file}`, import.meta.url)), 'utf8');
+  return readFileSync(fileURLToPath(new URL(`../../../fixtures/virsh-output/${file}`, import.meta.url)), 'utf8');
 }
 
 /** The ISO time of a fixture's creationTime (it changes on every capture). */
