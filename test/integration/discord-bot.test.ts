@@ -165,8 +165,10 @@ describe('/snapshot list', () => {
 
     const older = JSON.stringify(final.components).match(/"custom_id":"(snapshot-list:[0-9a-f]+:1)"/)![1]!;
     const click = await discord.clickButton(guild.viewer.id, final, older);
-    expect((await click.waitForCallback()).type).toBe(7);
-    expect(embedOf(click.original()).footer).toMatchObject({ text: expect.stringContaining('page 2/3') });
+    // Acknowledged at once (deferUpdate), then the page is edited in.
+    expect((await click.waitForCallback()).type).toBe(6);
+    const page = await click.waitForOriginal((message) => String((embedOf(message).footer as { text?: string } | undefined)?.text ?? '').includes('page 2/3'), 10_000);
+    expect(embedOf(page).footer).toMatchObject({ text: expect.stringContaining('page 2/3') });
   });
 });
 
