@@ -82,6 +82,8 @@ describe('npm start with a managed Redis that dies', () => {
 
     await until(() => launcher!.output().includes('redis reconnected'), 'the worker to reconnect');
     const workerBackMs = Date.now() - killedAt;
+    // The test's own core reconnects on its own backoff (up to 2 s); wait for it too.
+    await until(async () => (await live.redis.ping().catch(() => null)) === 'PONG', 'the core to reconnect');
     // Same data: the first job's record survived in the AOF; and new jobs run.
     expect(await live.redis.sismember(`${DEFAULT_PREFIX}:hosts`, HOST).catch(() => 0)).toBe(1);
     expect(await create('after-restart')).toMatchObject({ snapshot: { name: 'after-restart' } });

@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProgressCoalescer } from '../../../../bot/core/progress-coalescer.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('progress coalescing', () => {
   it('delivers the first update at once and then at most one per interval, ending with the latest', async () => {
@@ -9,11 +13,14 @@ describe('progress coalescing', () => {
     const coalescer = new ProgressCoalescer<number>(async (value) => {
       delivered.push(value);
     }, 100);
+    // The machine's clock is not the subject here (a loaded CI box stretches real sleeps).
+    vi.useFakeTimers();
     for (let value = 1; value <= 30; value += 1) {
       coalescer.push(value);
-      await sleep(10);
+      await vi.advanceTimersByTimeAsync(10);
     }
     await coalescer.flush();
+    vi.useRealTimers();
     expect(delivered[0]).toBe(1);
     expect(delivered.at(-1)).toBe(30);
     // ~300 ms of updates at 100 ms spacing: about 4 deliveries, never 30.
