@@ -56,8 +56,10 @@ export class InventoryView {
   private refreshing: Promise<HostStatus[]> | undefined;
 
   constructor(
-    private readonly core: SnapbotCore,
+    core: SnapbotCore,
     private readonly maxAgeMs = 2_000,
+    /** How the hosts are read: the registry in Redis; tests count reads through it. */
+    private readonly readHosts: () => Promise<HostStatus[]> = () => listHosts(core),
   ) {}
 
   /**
@@ -73,7 +75,7 @@ export class InventoryView {
   }
 
   private refresh(): Promise<HostStatus[]> {
-    this.refreshing ??= listHosts(this.core)
+    this.refreshing ??= this.readHosts()
       .then((hosts) => {
         this.cached = { at: Date.now(), hosts };
         return hosts;

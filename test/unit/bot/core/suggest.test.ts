@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SnapbotCore } from '../../../../bot/core/core.js';
-import { listHosts } from '../../../../bot/core/hosts.js';
 import {
   InventoryView,
   MAX_SUGGESTIONS,
@@ -12,8 +11,9 @@ import {
 } from '../../../../bot/core/suggest.js';
 import type { HostStatus } from '../../../../shared/hosts.js';
 
-vi.mock('../../../../bot/core/hosts.js', () => ({ listHosts: vi.fn() }));
-const readHosts = vi.mocked(listHosts);
+/** The view's reader, counted: the caching is the subject here, not Redis (read for real in the integration tests). */
+const readHosts = vi.fn<(core: SnapbotCore) => Promise<HostStatus[]>>();
+const viewOf = (core: SnapbotCore, maxAgeMs?: number) => new InventoryView(core, maxAgeMs, () => readHosts(core));
 
 type VmSpec = [name: string, snapshots?: Array<[name: string, location?: 'internal' | 'external']>, state?: string];
 
@@ -238,7 +238,7 @@ describe('InventoryView', () => {
 
   it('reads the hosts on first use, then answers from memory for two seconds', async () => {
     readHosts.mockResolvedValue(inventory('first'));
-    const view = new InventoryView(core);
+    const view = viewOf(core);
     expect(await view.hosts()).toEqual(inventory('first'));
     expect(readHosts).toHaveBeenCalledWith(core);
     vi.setSystemTime(Date.now() + 2_000);
@@ -248,7 +248,7 @@ describe('InventoryView', () => {
 
   it('serves the old copy at once when it is stale, and the fresh one from then on', async () => {
     readHosts.mockResolvedValueOnce(inventory('old')).mockResolvedValueOnce(inventory('new'));
-    const view = new InventoryView(core, 1_000);
+    const view = viewOf(core, 1_000);
     await view.hosts();
     vi.setSystemTime(Date.now() + 1_001);
     expect(await view.hosts()).toEqual(inventory('old'));
@@ -261,7 +261,7 @@ describe('InventoryView', () => {
   it('reads once for keystrokes that arrive while a read is under way', async () => {
     let finish: (hosts: HostStatus[]) => void = () => undefined;
     readHosts.mockReturnValue(new Promise((resolve) => (finish = resolve)));
-    const view = new InventoryView(core);
+    const view = viewOf(core);
     const first = view.hosts();
     const second = view.hosts();
     finish(inventory('once'));
@@ -272,7 +272,7 @@ describe('InventoryView', () => {
 
   it('reads again once a read has finished and its copy is stale', async () => {
     readHosts.mockResolvedValueOnce(inventory('one')).mockResolvedValueOnce(inventory('two')).mockResolvedValueOnce(inventory('three'));
-    const view = new InventoryView(core, 10);
+    const view = viewOf(core, 10);
     await view.hosts();
     vi.setSystemTime(Date.now() + 11);
     await view.hosts();
@@ -286,12 +286,12 @@ describe('InventoryView', () => {
 
   it('fails the first use when the hosts cannot be read', async () => {
     readHosts.mockRejectedValueOnce(new Error('redis down'));
-    await expect(new InventoryView(core).hosts()).rejects.toThrow('redis down');
+    await expect(viewOf(core).hosts()).rejects.toThrow('redis down');
   });
 
   it('keeps the old copy when a background read fails, and tries again on the next call', async () => {
     readHosts.mockResolvedValueOnce(inventory('old')).mockRejectedValueOnce(new Error('redis down')).mockResolvedValueOnce(inventory('new'));
-    const view = new InventoryView(core, 1_000);
+    const view = viewOf(core, 1_000);
     await view.hosts();
     vi.setSystemTime(Date.now() + 5_000);
     expect(await view.hosts()).toEqual(inventory('old'));
