@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SnapbotError } from './errors.js';
-import { globToRegExp } from './policy.js';
+import { compileGlob, type GlobPredicate } from './glob.js';
 
 /**
  * Fleet operations: one command over many VMs on many hosts. This module holds what
@@ -60,9 +60,9 @@ export function parseFleetSelector(text: string): FleetSelector {
 
 /** Compiled once per selector; used for every VM of the inventory. */
 export function fleetMatcher(selector: FleetSelector): (hostId: string, vm: string) => boolean {
-  const compile = (globs: string[]) => globs.map((glob) => globToRegExp(glob));
+  const compile = (globs: string[]) => globs.map((glob) => compileGlob(glob));
   const [vms, hosts, excludeVms, excludeHosts] = [compile(selector.vms), compile(selector.hosts), compile(selector.excludeVms), compile(selector.excludeHosts)];
-  const any = (patterns: RegExp[], value: string) => patterns.some((pattern) => pattern.test(value));
+  const any = (patterns: GlobPredicate[], value: string) => patterns.some((matches) => matches(value));
   return (hostId, vm) =>
     (vms.length === 0 || any(vms, vm)) && (hosts.length === 0 || any(hosts, hostId)) && !any(excludeVms, vm) && !any(excludeHosts, hostId);
 }

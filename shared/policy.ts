@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SnapbotError } from './errors.js';
+import { matchesAnyGlob } from './glob.js';
 
 /**
  * Who may do what, from the policy file (SNAPBOT_POLICY, YAML or JSON). A member may do
@@ -150,12 +151,5 @@ export function loadPolicy(path: string | undefined): Policy {
   return parsed.data;
 }
 
-/** `web-*` → /^web-.*$/; only `*` and `?` are special. */
-export function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`, 'u');
-}
-
-export function matchesAnyGlob(value: string, globs: readonly string[]): boolean {
-  return globs.some((glob) => globToRegExp(glob).test(value));
-}
+/** Host and VM globs of rules match with the linear-time matcher of shared/glob.ts. */
+export { matchesAnyGlob };

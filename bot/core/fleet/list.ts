@@ -1,5 +1,5 @@
 import { fleetMatcher, parseFleetSelector } from '../../../shared/fleet.js';
-import { globToRegExp } from '../../../shared/policy.js';
+import { compileGlob } from '../../../shared/glob.js';
 import { authorize, isAllowed, type Actor } from '../authorize.js';
 import type { SnapbotCore } from '../core.js';
 import { listHosts } from '../hosts.js';
@@ -17,12 +17,12 @@ export interface FleetListRow {
 export async function fleetList(core: SnapbotCore, input: { target: string; name?: string | undefined; actor?: Actor | undefined }): Promise<FleetListRow[]> {
   if (input.actor) authorize(core.policy, input.actor, 'list');
   const matches = fleetMatcher(parseFleetSelector(input.target));
-  const nameMatcher = input.name ? globToRegExp(input.name) : null;
+  const nameMatcher = input.name ? compileGlob(input.name) : null;
   const rows: FleetListRow[] = [];
   for (const host of await listHosts(core)) {
     for (const vm of host.vms) {
       if (!matches(host.hostId, vm.name)) continue;
-      const snapshots = vm.snapshots.map((snapshot) => snapshot.name).filter((name) => !nameMatcher || nameMatcher.test(name));
+      const snapshots = vm.snapshots.map((snapshot) => snapshot.name).filter((name) => !nameMatcher || nameMatcher(name));
       if (nameMatcher && snapshots.length === 0) continue;
       rows.push({ host: host.hostId, online: host.online, vm: vm.name, state: vm.state, snapshots });
     }

@@ -3,7 +3,8 @@ import { SnapbotError } from '../../../shared/errors.js';
 import { checkNameTemplate, fleetKeys, fleetMatcher, parseFleetSelector, renderNameTemplate } from '../../../shared/fleet.js';
 import { snapshotModeSchema } from '../../../shared/jobs.js';
 import { descriptionSchema, snapshotNameSchema } from '../../../shared/names.js';
-import { approvalRuleFor, globToRegExp } from '../../../shared/policy.js';
+import { compileGlob, type GlobPredicate } from '../../../shared/glob.js';
+import { approvalRuleFor } from '../../../shared/policy.js';
 import { authorize, isAllowed, type Actor } from '../authorize.js';
 import type { SnapbotCore } from '../core.js';
 import { listHosts } from '../hosts.js';
@@ -47,7 +48,7 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
 
   let mode: FleetPlan['mode'] = null;
   let description: string | null = null;
-  let snapshotMatcher: RegExp | null = null;
+  let snapshotMatcher: GlobPredicate | null = null;
   const name = request.name?.trim() || (action === 'snapshot' ? DEFAULT_TEMPLATE : '');
   if (action === 'snapshot') {
     checkNameTemplate(name);
@@ -57,7 +58,7 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
     if (request.description !== undefined) description = parseInput(descriptionSchema, request.description);
   } else {
     if (!name) throw new SnapbotError('VALIDATION', 'A fleet delete needs the snapshot name (or a glob such as pre-rollout-*).');
-    snapshotMatcher = globToRegExp(name);
+    snapshotMatcher = compileGlob(name);
   }
 
   const plan: FleetPlan = {
@@ -99,7 +100,7 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
         }
         plan.targets.push({ index: plan.targets.length, host: host.hostId, vm: vm.name, uuid: vm.uuid, snapshot });
       } else {
-        const doomed = vm.snapshots.filter((snapshot) => snapshotMatcher!.test(snapshot.name));
+        const doomed = vm.snapshots.filter((snapshot) => snapshotMatcher!(snapshot.name));
         if (doomed.length === 0) plan.skipped.withoutMatch += 1;
         for (const snapshot of doomed) plan.targets.push({ index: plan.targets.length, host: host.hostId, vm: vm.name, uuid: vm.uuid, snapshot: snapshot.name });
       }

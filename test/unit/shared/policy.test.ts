@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { authorize, isAllowed, type Actor } from '../../../bot/core/authorize.js';
-import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, globToRegExp, loadPolicy, matchesAnyGlob, POLICY_ACTIONS, type Policy } from '../../../shared/policy.js';
+import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, loadPolicy, matchesAnyGlob, POLICY_ACTIONS, type Policy } from '../../../shared/policy.js';
 
 const member = (overrides: Partial<Actor> = {}): Actor => ({
   id: 'discord:100000000000000001',
@@ -104,10 +104,10 @@ describe('a policy file', () => {
 
 describe('globs', () => {
   it('treats only * and ? as special', () => {
-    expect(globToRegExp('web-*').test('web-01')).toBe(true);
-    expect(globToRegExp('web.0?').test('web.01')).toBe(true);
-    expect(globToRegExp('web.0?').test('webx01')).toBe(false);
-    expect(globToRegExp('(a)+').test('(a)+')).toBe(true);
+    expect(matchesAnyGlob('web-01', ['web-*'])).toBe(true);
+    expect(matchesAnyGlob('web.01', ['web.0?'])).toBe(true);
+    expect(matchesAnyGlob('webx01', ['web.0?'])).toBe(false);
+    expect(matchesAnyGlob('(a)+', ['(a)+'])).toBe(true);
   });
 });
 
@@ -435,7 +435,6 @@ describe('glob matching', () => {
     ['(x)', 'x', false],
     ['ünï*', 'ünïcødé', true],
   ])('%s against %j: %s', (glob, value, expected) => {
-    expect(globToRegExp(glob).test(value)).toBe(expected);
     expect(matchesAnyGlob(value, [glob])).toBe(expected);
   });
 
