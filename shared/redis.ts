@@ -18,15 +18,36 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
-/** Shows a Redis URL in messages without its password. */
+/** Shows a Redis URL in messages without its password (`redis://:pw@`, `redis://user:pw@`, `?password=pw`). */
 export function redactRedisUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/pass/i.test(key)) parsed.searchParams.set(key, '***');
+    }
     return parsed.toString();
   } catch {
     return '(unparseable REDIS_URL)';
   }
+}
+
+/** Redis refused the credentials: NOAUTH (none given, one required) or WRONGPASS (wrong user or password). */
+export function isRedisAuthError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /\b(NOAUTH|WRONGPASS)\b|ERR invalid password/.test(message);
+}
+
+/** The sentence for a refused password, naming where the password comes from; never the password. */
+export function redisAuthMessage(url: string, error: unknown): string {
+  const reply = error instanceof Error ? error.message : String(error);
+  let given = '';
+  try {
+    if (!new URL(url).password) given = ' (none was given)';
+  } catch {
+    // redactRedisUrl says the URL is unparseable.
+  }
+  return `Redis at ${redactRedisUrl(url)} refused the password${given} (REDIS_URL / data/redis.password): ${scrubSecrets(reply)}`;
 }
 
 /** The longest wait between two reconnect attempts of a long-running process. */
@@ -93,13 +114,23 @@ export function durableRedisOptions(url: string): RedisOptions {
  */
 export function logConnectionChanges(redis: Redis, logger: Logger, what: string): void {
   let downSince: number | null = null;
-  redis.on('error', (error: Error) => logger.debug({ err: scrubSecrets(error.message), what }, 'redis connection error'));
+  let refusedReported = false;
+  redis.on('error', (error: Error) => {
+    // A Redis back with another password (or none) refuses every attempt: say so once, loudly.
+    if (isRedisAuthError(error) && !refusedReported) {
+      refusedReported = true;
+      logger.error({ what, err: scrubSecrets(error.message) }, 'Redis refused the password (REDIS_URL / data/redis.password); retrying');
+      return;
+    }
+    logger.debug({ err: scrubSecrets(error.message), what }, 'redis connection error');
+  });
   redis.on('close', () => {
     if (downSince !== null) return;
     downSince = Date.now();
     logger.warn({ what }, 'redis connection lost; reconnecting');
   });
   redis.on('ready', () => {
+    refusedReported = false;
     if (downSince === null) return;
     logger.info({ what, downMs: Date.now() - downSince }, 'redis reconnected');
     downSince = null;
@@ -112,8 +143,12 @@ export function logConnectionChanges(redis: Redis, logger: Logger, what: string)
  */
 export async function connectRedis(url: string, options: RedisOptions): Promise<Redis> {
   const redis = new Redis({ ...options, lazyConnect: true });
-  redis.on('error', () => {
-    /* reported through the failing command below, or by the owner's own listener */
+  // ioredis reports a refused AUTH (or a NOAUTH ready check) as an 'error' event and then
+  // rejects connect() with a bare "Connection is closed.": keep the event's reason.
+  // Other errors are reported through the failing command below, or by the owner's own listener.
+  let refused: Error | undefined;
+  redis.on('error', (error: Error) => {
+    if (isRedisAuthError(error)) refused ??= error;
   });
   try {
     await redis.connect();
@@ -121,10 +156,12 @@ export async function connectRedis(url: string, options: RedisOptions): Promise<
     return redis;
   } catch (error) {
     redis.disconnect();
+    const authError = refused ?? (isRedisAuthError(error) ? error : undefined);
+    if (authError) throw new SnapbotError('REDIS_UNAVAILABLE', redisAuthMessage(url, authError), { cause: authError });
     throw new SnapbotError(
       'REDIS_UNAVAILABLE',
       `Cannot reach Redis at ${redactRedisUrl(url)} (set REDIS_URL, or run \`npm start\` for a managed local Redis): ${
-        error instanceof Error ? error.message : String(error)
+        error instanceof Error ? scrubSecrets(error.message) : scrubSecrets(String(error))
       }`,
       { cause: error },
     );
