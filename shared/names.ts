@@ -2,11 +2,89 @@ import { z } from 'zod';
 
 /**
  * Name rules follow libvirt's own (non-empty, no '/') plus what keeps names safe to
- * show and to use as file names: bounded length, no control characters, no leading or
- * trailing blanks. Anything else, including names that look like options or shell, is
- * allowed and passed to virsh literally as one argv element.
+ * show and to use as file names: bounded length, no control characters, no hidden
+ * characters (below), no leading or trailing blanks. Anything else, including names that
+ * look like options or shell, is allowed and passed to virsh literally as one argv element.
  */
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Characters that change what a reader sees without being seen themselves:
+ * `baseline\u200b` looks like `baseline` to an approver, and U+202E shows `exe.txt` as
+ * `txt.exe`. That is Unicode's Default_Ignorable_Code_Point set (zero-width spaces and
+ * joiners, U+2060–U+206F including the bidi isolates, U+FEFF, the soft hyphen U+00AD,
+ * U+034F, U+180E, Hangul fillers, tag characters U+E0000–U+E0FFF…) plus the bidi controls
+ * (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), the line and paragraph
+ * separators U+2028/U+2029 and the interlinear annotation marks U+FFF9–U+FFFB.
+ *
+ * Kept, because they are visible in effect: variation selectors (`❤️` is U+2764 U+FE0F)
+ * and a zero-width joiner between two emoji (`👩‍💻`), which draws them as one.
+ */
+const HIDDEN_CHARACTERS =
+  /(?!\u200d|\p{Variation_Selector})[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}\u2028\u2029\ufff9-\ufffb]|\u200d(?!\p{Extended_Pictographic})|(?<![\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f])\u200d/gu;
+
+const HIDDEN_CHARACTER = new RegExp(HIDDEN_CHARACTERS.source, 'u');
+
+/** Names of the hidden characters people meet most, for the message that refuses one. */
+const CHARACTER_NAMES: Record<number, string> = {
+  0x00ad: 'soft hyphen',
+  0x034f: 'combining grapheme joiner',
+  0x061c: 'Arabic letter mark',
+  0x180e: 'Mongolian vowel separator',
+  0x200b: 'zero width space',
+  0x200c: 'zero width non-joiner',
+  0x200d: 'zero width joiner',
+  0x200e: 'left-to-right mark',
+  0x200f: 'right-to-left mark',
+  0x2028: 'line separator',
+  0x2029: 'paragraph separator',
+  0x202a: 'left-to-right embedding',
+  0x202b: 'right-to-left embedding',
+  0x202c: 'pop directional formatting',
+  0x202d: 'left-to-right override',
+  0x202e: 'right-to-left override',
+  0x2060: 'word joiner',
+  0x2066: 'left-to-right isolate',
+  0x2067: 'right-to-left isolate',
+  0x2068: 'first strong isolate',
+  0x2069: 'pop directional isolate',
+  0xfeff: 'zero width no-break space',
+};
+
+/** `U+200B`: how snapbot names a character it will not show as itself. */
+export function codePointLabel(character: string): string {
+  return `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** The first hidden character of `text` (see HIDDEN_CHARACTERS), or undefined. */
+export function findHiddenCharacter(text: string): string | undefined {
+  return HIDDEN_CHARACTER.exec(text)?.[0];
+}
+
+function hiddenCharacterMessage(what: string, character: string): string {
+  const name = CHARACTER_NAMES[character.codePointAt(0)!];
+  return `${what} must not contain invisible or direction-changing characters: ${codePointLabel(character)}${name ? ` (${name})` : ''}`;
+}
+
+/** Refuses hidden characters, naming the first one found. */
+function refuseHiddenCharacters(what: string) {
+  return (value: string, context: z.RefinementCtx) => {
+    const character = findHiddenCharacter(value);
+    if (character !== undefined) context.addIssue({ code: 'custom', message: hiddenCharacterMessage(what, character) });
+  };
+}
+
+/**
+ * `text` with its hidden characters (and control characters other than tab and newline)
+ * written out as `<U+200B>`. Names that reach snapbot from libvirt are not refused, since
+ * the VMs exist; wherever they are shown (Discord, snapctl) they pass through here, so
+ * `baseline\u200b` is seen as `baseline<U+200B>`.
+ */
+export function revealHiddenCharacters(text: string): string {
+  return text
+    .replace(HIDDEN_CHARACTERS, (character) => `<${codePointLabel(character)}>`)
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (character) => `<${codePointLabel(character)}>`);
+}
 
 function libvirtName(what: string, maxLength: number) {
   return z
@@ -15,6 +93,7 @@ function libvirtName(what: string, maxLength: number) {
     .max(maxLength, `${what} must be at most ${maxLength} characters`)
     .refine((value) => !value.includes('/'), `${what} must not contain '/'`)
     .refine((value) => !CONTROL_CHARACTERS.test(value), `${what} must not contain control characters`)
+    .superRefine(refuseHiddenCharacters(what))
     .refine((value) => value.trim() === value, `${what} must not start or end with spaces`);
 }
 
@@ -35,7 +114,8 @@ export const hostIdSchema = z
 export const descriptionSchema = z
   .string()
   .max(1000, 'description must be at most 1000 characters')
-  .refine((value) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value), 'description must not contain control characters');
+  .refine((value) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value), 'description must not contain control characters')
+  .superRefine(refuseHiddenCharacters('description'));
 
 export const uuidSchema = z
   .string()

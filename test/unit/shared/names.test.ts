@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { defaultSnapshotName, descriptionSchema, hostIdSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from '../../../shared/names.js';
+import { codePointLabel, defaultSnapshotName, descriptionSchema, findHiddenCharacter, hostIdSchema, revealHiddenCharacters, snapshotNameSchema, uuidSchema, vmNameSchema } from '../../../shared/names.js';
 import { LITERAL_NAMES, REFUSED_NAMES } from '../../fixtures/names-table.js';
 
 
@@ -167,5 +167,77 @@ describe('default snapshot names, now', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('hidden characters in names and descriptions', () => {
+  it.each([
+    ['\u200b', 'U+200B (zero width space)'],
+    ['\u200c', 'U+200C (zero width non-joiner)'],
+    ['\u200d', 'U+200D (zero width joiner)'],
+    ['\u2060', 'U+2060 (word joiner)'],
+    ['\u2063', 'U+2063'],
+    ['\ufeff', 'U+FEFF (zero width no-break space)'],
+    ['\u00ad', 'U+00AD (soft hyphen)'],
+    ['\u180e', 'U+180E (Mongolian vowel separator)'],
+    ['\u034f', 'U+034F (combining grapheme joiner)'],
+    ['\u3164', 'U+3164'],
+    ['\u{e0041}', 'U+E0041'],
+    ['\u2028', 'U+2028 (line separator)'],
+    ['\u202a', 'U+202A (left-to-right embedding)'],
+    ['\u202e', 'U+202E (right-to-left override)'],
+    ['\u2066', 'U+2066 (left-to-right isolate)'],
+    ['\u2069', 'U+2069 (pop directional isolate)'],
+    ['\u200e', 'U+200E (left-to-right mark)'],
+    ['\u200f', 'U+200F (right-to-left mark)'],
+    ['\u061c', 'U+061C (Arabic letter mark)'],
+  ])('refuses %j, naming it as %s', (character, label) => {
+    const why = `must not contain invisible or direction-changing characters: ${label}`;
+    expect(verdict(vmNameSchema, `baseline${character}`)).toBe(`VM name ${why}`);
+    expect(verdict(snapshotNameSchema, `base${character}line`)).toBe(`snapshot name ${why}`);
+    expect(verdict(descriptionSchema, `${character}before the upgrade`)).toBe(`description ${why}`);
+  });
+
+  it('names the first hidden character when there are several', () => {
+    expect(verdict(vmNameSchema, 'a\u202eb\u200bc')).toBe('VM name must not contain invisible or direction-changing characters: U+202E (right-to-left override)');
+  });
+
+  it('keeps emoji whole: variation selectors, and joiners between two emoji', () => {
+    for (const name of ['love-❤️', 'dev-👩‍💻', 'team-👩🏽‍💻', 'ok-✔︎']) {
+      expect(verdict(vmNameSchema, name)).toBe('valid');
+      expect(verdict(snapshotNameSchema, name)).toBe('valid');
+      expect(verdict(descriptionSchema, name)).toBe('valid');
+    }
+  });
+
+  it('refuses a joiner that joins nothing visible', () => {
+    for (const name of ['a\u200d💻', '👩\u200db', '👩\u200d']) expect(verdict(vmNameSchema, name)).toMatch(/U\+200D/);
+  });
+
+  it('accepts right-to-left scripts and visible blanks', () => {
+    for (const name of ['גיבוי-1', 'نسخة', 'a\u00a0b', 'a\u3000b']) expect(verdict(snapshotNameSchema, name)).toBe('valid');
+  });
+});
+
+describe('revealHiddenCharacters', () => {
+  it('writes hidden and control characters out as <U+XXXX>', () => {
+    expect(revealHiddenCharacters('baseline\u200b')).toBe('baseline<U+200B>');
+    expect(revealHiddenCharacters('\u202eexe.txt')).toBe('<U+202E>exe.txt');
+    expect(revealHiddenCharacters('tag\u{e0041}')).toBe('tag<U+E0041>');
+    expect(revealHiddenCharacters('bell\u0007 and \u009b')).toBe('bell<U+0007> and <U+009B>');
+  });
+
+  it('leaves visible text, tabs, newlines and emoji as they are', () => {
+    for (const text of ['web-01', 'ünïcødé-快照', 'line 1\n\tline 2', 'dev-👩‍💻 ❤️', '']) expect(revealHiddenCharacters(text)).toBe(text);
+  });
+
+  it('reveals every character the name rules refuse as hidden, and nothing they accept', () => {
+    const samples = [0x00ad, 0x034f, 0x061c, 0x180e, 0x200b, 0x200c, 0x200e, 0x200f, 0x202a, 0x202e, 0x2060, 0x2064, 0x2066, 0x2069, 0x2028, 0xfeff, 0xfff9, 0xe0001, 0xe007f]
+      .map((code) => String.fromCodePoint(code));
+    for (const character of samples) {
+      expect(findHiddenCharacter(`a${character}b`), codePointLabel(character)).toBe(character);
+      expect(revealHiddenCharacters(`a${character}b`)).toBe(`a<${codePointLabel(character)}>b`);
+    }
+    for (const character of ['a', ' ', '\u00a0', '\u2010', '\ufe0f', 'é', '快']) expect(revealHiddenCharacters(character)).toBe(character);
   });
 });
