@@ -2,18 +2,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDotEnv, MANAGED_REDIS_URL } from '../shared/config.js';
+import { loadDotEnv, managedRedisPasswordFile, MANAGED_REDIS_URL } from '../shared/config.js';
 import { SnapbotError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import { portInUse, startRedisServer, type RedisServerHandle } from './redis-server.js';
+import { redactRedisUrl } from '../shared/redis.js';
+import { loadOrCreateRedisPassword, portInUse, startRedisServer, type RedisServerHandle } from './redis-server.js';
 
 /**
  * `npm start`: everything for a single KVM host in one command. When REDIS_URL is unset
  * it runs a managed redis-server (AOF, fsync always, noeviction, data under ./data,
- * loopback only); then the worker for the local libvirt, and the Discord bot when
- * DISCORD_TOKEN is set. A managed Redis that dies is restarted (with backoff) on the same
- * port and data. Ctrl-C or SIGTERM stops them in order: bot and worker first (running
- * virsh calls finish), Redis last.
+ * loopback only, a password made on first start in ./data/redis.password); then the
+ * worker for the local libvirt, and the Discord bot when DISCORD_TOKEN is set. A
+ * managed Redis that dies is restarted (with backoff) on the same port, data and
+ * password. Ctrl-C or SIGTERM stops them in order: bot and worker first (running virsh
+ * calls finish), Redis last.
  */
 const logger = createLogger('snapbot');
 const distRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -37,11 +39,18 @@ async function main(): Promise<void> {
         `Port ${MANAGED_REDIS_PORT} (the managed Redis) is already in use. Stop what listens there, or set REDIS_URL to use an existing Redis.`,
       );
     }
-    const dir = resolve(process.env.SNAPBOT_DATA_DIR ?? 'data', 'redis');
-    const serverOptions = { port: MANAGED_REDIS_PORT, dir, durable: true, ownProcessGroup: true };
+    const dataDir = resolve(process.env.SNAPBOT_DATA_DIR || 'data');
+    const dir = resolve(dataDir, 'redis');
+    // Any local user could otherwise reach a loopback Redis: it requires a password, kept
+    // 0600 in the data directory (0700), the same one across starts and restarts.
+    const secret = loadOrCreateRedisPassword(managedRedisPasswordFile(dataDir));
+    if (secret.created) logger.info({ file: secret.file }, 'managed Redis password created');
+    if (secret.tightened.length > 0) logger.warn({ paths: secret.tightened }, 'other users could read these; made them private to this user');
+    const serverOptions = { port: MANAGED_REDIS_PORT, dir, durable: true, ownProcessGroup: true, password: secret.password };
     redis = await startRedisServer(serverOptions);
+    // The children get the URL with the password (their environment is theirs to read only).
     env.REDIS_URL = redis.url;
-    logger.info({ url: redis.url, dir, pid: redis.process.pid }, 'managed redis-server started');
+    logger.info({ url: redactRedisUrl(redis.url), dir, pid: redis.process.pid }, 'managed redis-server started');
 
     // If the managed Redis dies, start it again on the same port and data (its AOF keeps
     // every job); the worker and the bot reconnect by themselves meanwhile.
@@ -65,7 +74,7 @@ async function main(): Promise<void> {
                 return;
               }
               redis = next;
-              logger.info({ url: next.url, pid: next.process.pid, restarts: failures }, 'managed redis-server restarted');
+              logger.info({ url: redactRedisUrl(next.url), pid: next.process.pid, restarts: failures }, 'managed redis-server restarted');
               supervise(next);
               return;
             } catch (error) {

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SnapbotError } from './errors.js';
 import { DEFAULT_INVENTORY_INTERVAL_MS } from './hosts.js';
@@ -80,6 +81,29 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   throw new SnapbotError('VALIDATION', `Invalid configuration: ${problems.join('; ')}`);
 }
 
-export function redisUrlOf(config: { REDIS_URL?: string | undefined }): string {
-  return config.REDIS_URL ?? MANAGED_REDIS_URL;
+/**
+ * The managed Redis's password, made by `npm start` on its first start (0600):
+ * `redis.password` in the data directory (SNAPBOT_DATA_DIR, default `data`).
+ */
+export function managedRedisPasswordFile(dataDir?: string): string {
+  return resolve(dataDir || process.env.SNAPBOT_DATA_DIR || 'data', 'redis.password');
+}
+
+/**
+ * REDIS_URL; when it is unset, the managed Redis of `npm start` in this folder, with the
+ * password from its file. Without a readable file, the URL carries no password, and a
+ * Redis that wants one answers NOAUTH (reported as "refused the password").
+ */
+export function redisUrlOf(config: { REDIS_URL?: string | undefined; SNAPBOT_DATA_DIR?: string | undefined }): string {
+  if (config.REDIS_URL) return config.REDIS_URL;
+  let password = '';
+  try {
+    password = readFileSync(managedRedisPasswordFile(config.SNAPBOT_DATA_DIR), 'utf8').trim();
+  } catch {
+    // No managed Redis has run here (or its file is not ours to read): no password.
+  }
+  if (!password) return MANAGED_REDIS_URL;
+  const url = new URL(MANAGED_REDIS_URL);
+  url.password = password;
+  return url.toString();
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,8 @@ describe('npm start', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
 
-      const snapctlEnv = { HOST_ID: 'unused' }; // no REDIS_URL: snapctl finds the managed Redis
+      // No REDIS_URL: snapctl finds the managed Redis, and its password in the data directory.
+      const snapctlEnv = { HOST_ID: 'unused', SNAPBOT_DATA_DIR: dataDir };
       const hosts = parseJsonOutput(await runSnapctl(['hosts', '--json'], snapctlEnv));
       expect(hosts).toMatchObject({ ok: true, hosts: [expect.objectContaining({ hostId: 'e2e-start', online: true })] });
       const created = parseJsonOutput(await runSnapctl(['create', '--vm', domain.name, '--name', 'from-quick-start', '--json'], snapctlEnv));
@@ -72,6 +73,8 @@ describe('npm start', () => {
       // The managed Redis kept its data as an append-only file under the data directory.
       expect(existsSync(join(dataDir, 'redis'))).toBe(true);
       expect(readdirSync(join(dataDir, 'redis'), { recursive: true }).some((file) => String(file).includes('.aof'))).toBe(true);
+      // …and its password, owner-only.
+      expect(statSync(join(dataDir, 'redis.password')).mode & 0o777).toBe(0o600);
     } finally {
       try {
         process.kill(-child.pid!, 'SIGKILL');

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { runJob } from '../../bot/core/dispatch.js';
 import { portInUse } from '../../scripts/redis-server.js';
-import { MANAGED_REDIS_URL } from '../../shared/config.js';
+import { redisUrlOf } from '../../shared/config.js';
 import { createLogger } from '../../shared/logger.js';
 import { DEFAULT_PREFIX } from '../../shared/queues.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
@@ -66,7 +66,9 @@ describe('npm start with a managed Redis that dies', () => {
     const firstPid = pidFrom(launcher.output(), 'managed redis-server started');
     expect(firstPid).toBeGreaterThan(0);
 
-    core = await SnapbotCore.connect({ redisUrl: MANAGED_REDIS_URL, prefix: DEFAULT_PREFIX, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
+    // The managed Redis wants the password npm start made in the data directory.
+    const managedUrl = redisUrlOf({ SNAPBOT_DATA_DIR: dataDir });
+    core = await SnapbotCore.connect({ redisUrl: managedUrl, prefix: DEFAULT_PREFIX, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
     const live = core;
     const create = (name: string) => runJob(live, { kind: 'create', host: HOST, vm: vm.name, requestedBy: 'test', name, mode: 'disk-only' }, { timeoutMs: 60_000 });
     expect(await create('before-crash')).toMatchObject({ snapshot: { name: 'before-crash' } });
