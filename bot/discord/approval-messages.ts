@@ -4,6 +4,7 @@ import { getFleetRun, setFleetMessage } from '../core/fleet/index.js';
 import { executeApproved } from '../core/snapshot-approvals.js';
 import type { BotContext } from './context.js';
 import type { ReplyPayload } from './reply-payload.js';
+import { escapeText } from './render/escape.js';
 import { approvalButtons, renderApprovalFailure, renderApprovalRequest } from './render/render-approval.js';
 import { fleetApprovalPayload } from './render/render-fleet.js';
 import { renderJobResult } from './render/render-job.js';
@@ -17,7 +18,7 @@ export async function approvalMessage(context: BotContext, state: ApprovalState,
   const { subject } = state.request;
   if (subject.kind === 'fleet') {
     const run = await getFleetRun(context.core, subject.runId);
-    if (!run) return { content: `Fleet run ${subject.runId} no longer exists.`, embeds: [], components: [] };
+    if (!run) return { content: `Fleet run ${escapeText(subject.runId)} no longer exists.`, embeds: [], components: [] };
     return fleetApprovalPayload(run, outcome);
   }
   return { embeds: [renderApprovalRequest(state, Date.now(), outcome), ...extraEmbeds], components: approvalButtons(state) };
@@ -54,7 +55,7 @@ export async function runApprovedSnapshot(context: BotContext, state: ApprovalSt
   if (subject.kind !== 'snapshot' || running.has(state.request.id)) return;
   running.add(state.request.id);
   try {
-    await refreshApprovalMessage(context, state.request.id, `Approved — running on **${subject.host}**…`);
+    await refreshApprovalMessage(context, state.request.id, `Approved — running on **${escapeText(subject.host)}**…`);
     const result = await executeApproved(context.core, state.request, { timeoutMs: context.jobTimeoutMs });
     await refreshApprovalMessage(context, state.request.id, 'Approved and done.', [renderJobResult(result)]);
   } catch (error) {

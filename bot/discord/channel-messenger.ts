@@ -127,11 +127,11 @@ export class ChannelMessenger {
     this.pacer = new ChannelPacer(budget);
   }
 
-  /** Posts a message (mentions only as `allowedMentions` says; none by default). */
-  async post(channelId: string, payload: ReplyPayload & { allowedMentions?: { users?: string[]; parse?: [] } }, priority: SendPriority = 'urgent'): Promise<Message> {
+  /** Posts a message (mentions only as `allowedMentions` says; none by default, see fitMessage). */
+  async post(channelId: string, payload: ReplyPayload, priority: SendPriority = 'urgent'): Promise<Message> {
     const channel = await fetchSendableChannel(this.client, channelId);
     await this.pacer.slot(`post:${channel.id}`, priority);
-    return channel.send({ allowedMentions: { parse: [] }, ...fitMessage(payload) });
+    return channel.send(fitMessage(payload));
   }
 
   /**

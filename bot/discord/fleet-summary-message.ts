@@ -5,6 +5,7 @@ import { UNKNOWN_MESSAGE, type MessageRef, type SendPriority } from './channel-m
 import type { BotContext } from './context.js';
 import type { ReplyPayload } from './reply-payload.js';
 import { COLOR } from './render/colors.js';
+import { escapeText } from './render/escape.js';
 import { fleetSummaryPayload } from './render/render-fleet-summary.js';
 
 /**
@@ -80,7 +81,7 @@ function approvedNote(run: FleetRun): APIEmbed[] {
     {
       title: '🔐 Approved',
       color: COLOR.neutral,
-      description: `Approved by ${run.approvals.map((id) => `<@${id}>`).join(', ')} (${run.plan.approval.reason}).`,
+      description: `Approved by ${run.approvals.map((id) => `<@${id}>`).join(', ')} (${escapeText(run.plan.approval.reason)}).`,
     },
   ];
 }

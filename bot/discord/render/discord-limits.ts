@@ -1,4 +1,5 @@
 import type { APIEmbed, APIEmbedField } from 'discord.js';
+import { plainText } from './escape.js';
 
 /**
  * Discord's documented limits on what a bot sends. Discord refuses a whole message (or a
@@ -149,9 +150,22 @@ export function fitEmbeds(embeds: readonly APIEmbed[]): APIEmbed[] {
   return fitted;
 }
 
-/** A message body (content and embeds) within Discord's limits; everything else is passed through. */
-export function fitMessage<T extends { content?: string | undefined; embeds?: readonly APIEmbed[] | undefined }>(payload: T): T {
-  const fitted = { ...payload };
+/** Whom a message may ping: nobody, unless the payload names the users it mentions on purpose. */
+export interface AllowedMentions {
+  parse?: [];
+  users?: string[];
+}
+
+/**
+ * A message body (content and embeds) within Discord's limits, pinging nobody unless its
+ * `allowedMentions` names someone; everything else is passed through. Escape first, then
+ * fit: escaping lengthens text, fitting is what keeps it within the limits.
+ */
+export function fitMessage<T extends { content?: string | undefined; embeds?: readonly APIEmbed[] | undefined; allowedMentions?: AllowedMentions | undefined }>(
+  payload: T,
+): T & { allowedMentions: AllowedMentions } {
+  // The bot's messages ping nobody by default: user text (`@everyone`, `<@&role>`) in them stays text.
+  const fitted = { ...payload, allowedMentions: payload.allowedMentions ?? { parse: [] } };
   if (payload.content !== undefined) fitted.content = clipText(payload.content, DISCORD_LIMITS.content);
   if (payload.embeds !== undefined) fitted.embeds = fitEmbeds(payload.embeds);
   return fitted;
@@ -162,5 +176,5 @@ export function fitChoices(choices: ReadonlyArray<{ name: string; value: string 
   return choices
     .filter((choice) => choice.value.length <= DISCORD_LIMITS.choiceValue)
     .slice(0, DISCORD_LIMITS.choices)
-    .map((choice) => ({ name: clipText(nonBlank(choice.name), DISCORD_LIMITS.choiceName), value: choice.value }));
+    .map((choice) => ({ name: clipText(nonBlank(plainText(choice.name)), DISCORD_LIMITS.choiceName), value: choice.value }));
 }

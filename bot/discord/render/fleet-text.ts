@@ -1,5 +1,7 @@
 import type { APIActionRowComponent, APIButtonComponent, APIEmbed, AttachmentBuilder } from 'discord.js';
 import type { FleetPlan } from '../../core/fleet/index.js';
+import { clipText } from './discord-limits.js';
+import { escapeText, inlineCode } from './escape.js';
 
 /** Pieces of text every fleet message uses: times, names in code, lists cut to a field, what a run does. */
 
@@ -25,13 +27,20 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** `text` in at most `max` characters (see clipText: no half surrogate pairs, code blocks closed). */
 export function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return clipText(text, max);
 }
 
-/** Inline code that survives backticks in VM or snapshot names. */
+/** Who an actor string (`discord:<id>`, `snapctl:user@machine`) is: a mention for Discord users. */
+export function actorText(actor: string): string {
+  const user = /^discord:(\d+)$/.exec(actor);
+  return user ? `<@${user[1]}>` : escapeText(actor);
+}
+
+/** Inline code that survives backticks and hidden characters in VM or snapshot names. */
 export function code(text: string): string {
-  return `\`${text.replace(/`/g, "'")}\``;
+  return inlineCode(text);
 }
 
 /** Lines joined under a field's 1,024-character limit, with "… and N more" when cut. */
@@ -53,7 +62,7 @@ export function fieldLines(lines: string[], more = 0): string {
 }
 
 export function requesterText(plan: FleetPlan): string {
-  return plan.requester.userId ? `<@${plan.requester.userId}>` : plan.requester.displayName || plan.requester.id;
+  return plan.requester.userId ? `<@${plan.requester.userId}>` : escapeText(plan.requester.displayName || plan.requester.id);
 }
 
 /** "snapshot `pre-rollout-{date}` (disk-only)" or "delete snapshots matching `pre-*`". */
@@ -65,7 +74,7 @@ export function whatItDoes(plan: FleetPlan): string {
 }
 
 export function headline(plan: FleetPlan): string {
-  return plan.action === 'snapshot' ? `Fleet snapshot · ${plan.name}` : `Fleet delete · ${plan.name}`;
+  return plan.action === 'snapshot' ? `Fleet snapshot · ${escapeText(plan.name)}` : `Fleet delete · ${escapeText(plan.name)}`;
 }
 
 

@@ -5,6 +5,8 @@ import type { ApprovalState, SnapshotSubject } from '../../core/approvals.js';
 import { snapshotSubjectOf } from '../../core/snapshot-approvals.js';
 import { approvalButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
+import { clipText, DISCORD_LIMITS } from './discord-limits.js';
+import { escapeText, inlineCode } from './escape.js';
 
 function unix(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
@@ -18,11 +20,12 @@ function age(fromIso: string, now: number): string {
 }
 
 function whatIsLost(request: SnapshotSubject, now: number): string {
-  if (request.action === 'delete') return `The snapshot itself. ${request.vm} keeps running as it is.`;
-  const since = `Everything written on ${request.vm} since ${request.snapshot.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${age(request.snapshot.createdAt, now)} ago)`;
+  const vm = escapeText(request.vm);
+  if (request.action === 'delete') return `The snapshot itself. ${vm} keeps running as it is.`;
+  const since = `Everything written on ${vm} since ${escapeText(request.snapshot.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))} (${age(request.snapshot.createdAt, now)} ago)`;
   return request.snapshot.memory
     ? `${since}. The VM comes back **running** in the state it was in at that moment.`
-    : `${since}. The disks return to that point; the VM was ${request.snapshot.state} then.`;
+    : `${since}. The disks return to that point; the VM was ${escapeText(request.snapshot.state)} then.`;
 }
 
 const STATUS_LINE: Record<ApprovalState['status'], string> = {
@@ -33,36 +36,40 @@ const STATUS_LINE: Record<ApprovalState['status'], string> = {
   withdrawn: 'Withdrawn: nothing was done',
 };
 
-/** The approval request message: who asks, exactly what, what is lost, the undo point, the expiry, the votes. */
+/**
+ * The approval request message: who asks, exactly what, what is lost, the undo point, the
+ * expiry, the votes. `outcome` is the bot's own markdown (names in it already escaped).
+ */
 export function renderApprovalRequest(state: ApprovalState, now: number = Date.now(), outcome?: string): APIEmbed {
   const asked = state.request;
   const request = snapshotSubjectOf(asked);
-  const verb = request.action === 'revert' ? `revert ${request.vm} to ${request.snapshot.name}` : `delete snapshot ${request.snapshot.name} of ${request.vm}`;
+  const [vm, snapshot] = [escapeText(request.vm), escapeText(request.snapshot.name)];
+  const verb = request.action === 'revert' ? `revert ${vm} to ${snapshot}` : `delete snapshot ${snapshot} of ${vm}`;
   const color = state.status === 'pending' ? COLOR.warning : state.status === 'approved' ? COLOR.progress : COLOR.neutral;
   return {
-    title: `🔐 Approval ${state.status === 'pending' ? 'needed' : state.status}: ${verb}`.slice(0, 256),
+    title: clipText(`🔐 Approval ${state.status === 'pending' ? 'needed' : state.status}: ${verb}`, DISCORD_LIMITS.embedTitle),
     color,
     description: outcome ?? `${STATUS_LINE[state.status]}${state.deniedBy ? ` (by <@${state.deniedBy}>)` : ''}.`,
     fields: [
-      { name: 'Requested by', value: asked.requester.userId ? `<@${asked.requester.userId}>` : asked.requester.id, inline: true },
-      { name: 'Host', value: request.host, inline: true },
-      { name: 'VM', value: `${request.vm}\n\`${request.uuid}\``, inline: true },
+      { name: 'Requested by', value: asked.requester.userId ? `<@${asked.requester.userId}>` : escapeText(asked.requester.id), inline: true },
+      { name: 'Host', value: escapeText(request.host), inline: true },
+      { name: 'VM', value: `${vm}\n${inlineCode(request.uuid)}`, inline: true },
       {
         name: 'Snapshot',
-        value: `${request.snapshot.name} — created <t:${unix(request.snapshot.createdAt)}:f> (${age(request.snapshot.createdAt, now)} ago), ${
+        value: `${snapshot} — created <t:${unix(request.snapshot.createdAt)}:f> (${age(request.snapshot.createdAt, now)} ago), ${
           request.snapshot.memory ? 'memory + disk' : 'disk only'
-        }, ${request.snapshot.location}${request.snapshot.description ? `\n“${request.snapshot.description.slice(0, 300)}”` : ''}`,
+        }, ${escapeText(request.snapshot.location)}${request.snapshot.description ? `\n“${escapeText(clipText(request.snapshot.description, 300))}”` : ''}`,
       },
       { name: 'What will be lost', value: whatIsLost(request, now) },
       ...(request.undoPoint ? [{ name: 'Undo point', value: `A ${request.undoPoint.mode} snapshot \`pre-revert-…\` of the current state is taken first.` }] : []),
       {
         name: 'Approvals',
-        value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${asked.approvers.join(', ')}${
+        value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${escapeText(asked.approvers.join(', '))}${
           asked.allowSelfApproval ? '' : '; not the requester'
         })`,
       },
-      { name: 'Expires', value: `<t:${unix(asked.expiresAt)}:R> (${asked.expiresAt})`, inline: true },
-      { name: 'Request', value: `\`${asked.id}\``, inline: true },
+      { name: 'Expires', value: `<t:${unix(asked.expiresAt)}:R> (${escapeText(asked.expiresAt)})`, inline: true },
+      { name: 'Request', value: inlineCode(asked.id), inline: true },
     ],
   };
 }
@@ -80,5 +87,5 @@ export function approvalButtons(state: ApprovalState): APIActionRowComponent<API
 }
 
 export function renderApprovalFailure(error: ErrorPayload): string {
-  return `❌ **${error.code}** — ${ERROR_SENTENCES[error.code]}\n${error.message}`.slice(0, 4096);
+  return clipText(`❌ **${error.code}** — ${ERROR_SENTENCES[error.code]}\n${escapeText(error.message)}`, DISCORD_LIMITS.embedDescription);
 }

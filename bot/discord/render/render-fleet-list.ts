@@ -2,6 +2,7 @@ import type { APIEmbed } from 'discord.js';
 import type { FleetListRow } from '../../core/fleet/index.js';
 import { renderTable } from '../../core/text-table.js';
 import { COLOR } from './colors.js';
+import { codeBlock, codeText, escapeText, plainText } from './escape.js';
 import { clip } from './fleet-text.js';
 
 /** Rows of /fleet list per page: keeps the code block far below the embed limit. */
@@ -17,7 +18,7 @@ export function fleetListPageCount(rows: number): number {
 function snapshotsCell(snapshots: string[], width = 60): string {
   if (snapshots.length === 0) return '-';
   let text = '';
-  for (const [index, name] of snapshots.entries()) {
+  for (const [index, name] of snapshots.map(codeText).entries()) {
     const next = text ? `${text}, ${name}` : name;
     const rest = snapshots.length - index - 1;
     if (next.length > width - (rest > 0 ? 8 : 0)) return `${text || clip(name, width - 8)} (+${snapshots.length - (text ? index : index + 1)})`;
@@ -36,14 +37,14 @@ export function renderFleetListPage(rows: FleetListRow[], query: { target: strin
       ? 'no matching VMs'
       : renderTable(
           ['VM', 'HOST', 'SNAPSHOTS'],
-          slice.map((row) => [clip(row.vm, 32), `${clip(row.host, 20)}${row.online ? '' : ' (offline)'}`, snapshotsCell(row.snapshots)]),
+          slice.map((row) => [clip(codeText(row.vm), 32), `${clip(codeText(row.host), 20)}${row.online ? '' : ' (offline)'}`, snapshotsCell(row.snapshots)]),
         );
   const hosts = new Set(rows.map((row) => row.host)).size;
   const holding = rows.filter((row) => row.snapshots.length > 0).length;
   return {
-    title: clip(`Fleet snapshots · ${query.target}${query.name ? ` · ${query.name}` : ''}`, 256),
+    title: clip(`Fleet snapshots · ${escapeText(query.target)}${query.name ? ` · ${escapeText(query.name)}` : ''}`, 256),
     color: COLOR.neutral,
-    description: clip(`\`\`\`\n${table.replace(/`/g, "'")}\n\`\`\``, 4096),
+    description: clip(codeBlock(table), 4096),
     footer: {
       text: `${rows.length} VM(s) on ${hosts} host(s), ${holding} with ${query.name ? 'matching ' : ''}snapshots${pages > 1 ? ` · page ${index + 1}/${pages}` : ''}`,
     },
@@ -54,6 +55,6 @@ export function renderFleetListPage(rows: FleetListRow[], query: { target: strin
 export function renderFleetListFile(rows: FleetListRow[]): string {
   return `${renderTable(
     ['VM', 'HOST', 'ONLINE', 'STATE', 'SNAPSHOTS'],
-    rows.map((row) => [row.vm, row.host, row.online ? 'yes' : 'no', row.state, row.snapshots.join(', ') || '-']),
+    rows.map((row) => [plainText(row.vm), plainText(row.host), row.online ? 'yes' : 'no', plainText(row.state), plainText(row.snapshots.join(', ')) || '-']),
   )}\n`;
 }

@@ -4,7 +4,8 @@ import { fleetOutcome, type FleetCountName, type FleetSummary, type FleetTargetV
 import { renderTable } from '../../core/text-table.js';
 import { fleetButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
-import { clip, code, fieldLines, FIELD_LIMIT, headline, HOSTS_SHOWN, limitsSentence, requesterText, seconds, unix, whatItDoes, FAILURES_SHOWN, type Buttons, type FleetMessagePayload } from './fleet-text.js';
+import { codeBlock, codeText, escapeText, inlineCode, plainText } from './escape.js';
+import { actorText, clip, code, fieldLines, FIELD_LIMIT, headline, HOSTS_SHOWN, limitsSentence, requesterText, seconds, unix, whatItDoes, FAILURES_SHOWN, type Buttons, type FleetMessagePayload } from './fleet-text.js';
 
 /** Up to this many targets are listed in the summary itself; longer runs attach the per-VM report. */
 export const INLINE_TARGETS = 10;
@@ -63,9 +64,9 @@ function timingLine(summary: FleetSummary): string {
 function failureLine(target: FleetTargetView): string {
   if (target.state.state === 'failed') {
     const codeName = isErrorCode(target.state.code) ? target.state.code : 'INTERNAL';
-    return `❌ **${target.vm}** @ ${target.host} — **${codeName}**: ${clip(target.state.message.replace(/\s+/g, ' '), 140)}`;
+    return `❌ **${escapeText(target.vm)}** @ ${escapeText(target.host)} — **${codeName}**: ${escapeText(clip(target.state.message.replace(/\s+/g, ' '), 140))}`;
   }
-  return `📴 **${target.vm}** @ ${target.host} — host offline; not finished`;
+  return `📴 **${escapeText(target.vm)}** @ ${escapeText(target.host)} — host offline; not finished`;
 }
 
 function perHostSummaryBlock(summary: FleetSummary): string {
@@ -74,7 +75,7 @@ function perHostSummaryBlock(summary: FleetSummary): string {
   const table = renderTable(
     ['HOST', 'DONE', 'FAIL', 'RUN', 'QUEUE', 'CANCEL', 'LOST'],
     shown.map((host) => [
-      `${host.hostId}${host.online ? '' : ' (offline)'}`,
+      `${codeText(host.hostId)}${host.online ? '' : ' (offline)'}`,
       String(host.counts.done),
       String(host.counts.failed),
       String(host.counts.running),
@@ -84,13 +85,13 @@ function perHostSummaryBlock(summary: FleetSummary): string {
     ]),
   );
   const more = hosts.length > shown.length ? `\n… and ${hosts.length - shown.length} more hosts` : '';
-  return `\`\`\`\n${table}\n\`\`\`${more}`;
+  return `${codeBlock(table)}${more}`;
 }
 
 function targetLine(target: FleetTargetView): string {
   const bucket: FleetCountName = target.lost ? 'lost' : target.state.state;
-  const tail = target.state.state === 'done' ? ` (${seconds(target.state.durationMs)})` : target.state.state === 'failed' ? ` — ${target.state.code}` : '';
-  return `${STATE_ICON[bucket]} ${target.vm} @ ${target.host}${tail}`;
+  const tail = target.state.state === 'done' ? ` (${seconds(target.state.durationMs)})` : target.state.state === 'failed' ? ` — ${escapeText(target.state.code)}` : '';
+  return `${STATE_ICON[bucket]} ${escapeText(target.vm)} @ ${escapeText(target.host)}${tail}`;
 }
 
 /** The summary embed of a run, live or final: counts overall and per host, failures first with their codes, timing. */
@@ -113,9 +114,9 @@ export function renderFleetSummary(summary: FleetSummary): APIEmbed {
     const ordered = [...summary.targets].sort((a, b) => stateRank(a) - stateRank(b) || a.host.localeCompare(b.host) || a.vm.localeCompare(b.vm));
     fields.push({ name: 'VMs', value: fieldLines(ordered.map(targetLine)) });
   } else if (isFinished(summary)) {
-    fields.push({ name: 'Report', value: `Every VM's result is in the attached file \`${reportFileName(summary)}\`.` });
+    fields.push({ name: 'Report', value: `Every VM's result is in the attached file ${inlineCode(reportFileName(summary))}.` });
   }
-  if (summary.cancelledBy) fields.push({ name: 'Cancelled by', value: summary.cancelledBy.replace(/^discord:(\d+)$/, '<@$1>'), inline: true });
+  if (summary.cancelledBy) fields.push({ name: 'Cancelled by', value: actorText(summary.cancelledBy), inline: true });
   fields.push({ name: 'Requested by', value: requesterText(plan), inline: true });
   if (plan.retryOf) fields.push({ name: 'Retry of', value: code(plan.retryOf), inline: true });
   return {
@@ -123,7 +124,7 @@ export function renderFleetSummary(summary: FleetSummary): APIEmbed {
     color,
     description: clip(description, 4096),
     fields,
-    footer: { text: `fleet run ${summary.runId} · ${limitsSentence(plan)}` },
+    footer: { text: `fleet run ${plainText(summary.runId)} · ${limitsSentence(plan)}` },
   };
 }
 
@@ -155,11 +156,11 @@ export function renderFleetReport(summary: FleetSummary, maxBytes: number = REPO
     const duration = target.state.state === 'done' ? seconds(target.state.durationMs) : '-';
     const failure = target.state.state === 'failed' ? target.state : null;
     const detail = failure ? `${failure.code}: ${failure.message.replace(/\s+/g, ' ')}` : target.state.state === 'done' ? (target.state.note ?? '') : '';
-    return [state, target.host, target.vm, target.snapshot, duration, detail];
+    return [state, plainText(target.host), plainText(target.vm), plainText(target.snapshot), duration, plainText(detail)];
   });
   const header = [
-    `Fleet run ${summary.runId}: ${plan.action} ${plan.name} (${plan.mode ?? '-'}) on '${plan.selector}'`,
-    `Requested by ${plan.requester.displayName} (${plan.requester.id})${summary.cancelledBy ? `; cancelled by ${summary.cancelledBy}` : ''}`,
+    plainText(`Fleet run ${summary.runId}: ${plan.action} ${plan.name} (${plan.mode ?? '-'}) on '${plan.selector}'`),
+    plainText(`Requested by ${plan.requester.displayName} (${plan.requester.id})${summary.cancelledBy ? `; cancelled by ${summary.cancelledBy}` : ''}`),
     `Status ${summary.status}; ${summary.startedAt ? `started ${new Date(summary.startedAt).toISOString()}, ` : ''}took ${seconds(summary.durationMs)}`,
     `${summary.total} targets: ${COUNT_ORDER.map((name) => `${counts[name]} ${name}`).join(', ')}`,
   ];

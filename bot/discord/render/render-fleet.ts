@@ -3,7 +3,8 @@ import { previewByHost, type FleetPlan, type FleetRun } from '../../core/fleet/i
 import { renderTable } from '../../core/text-table.js';
 import { approvalButtonId, fleetButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
-import { clip, code, fieldLines, FIELD_LIMIT, headline, HOSTS_SHOWN, limitsSentence, requesterText, seconds, unix, whatItDoes, FAILURES_SHOWN, type Buttons, type FleetMessagePayload } from './fleet-text.js';
+import { codeBlock, codeText, escapeText, plainText } from './escape.js';
+import { actorText, clip, code, fieldLines, FIELD_LIMIT, headline, HOSTS_SHOWN, limitsSentence, requesterText, seconds, unix, whatItDoes, FAILURES_SHOWN, type Buttons, type FleetMessagePayload } from './fleet-text.js';
 
 /** The messages before a fleet run starts: its preview and its approval request. */
 
@@ -22,17 +23,17 @@ export function perHostBlock(plan: FleetPlan): string {
   const shown = byHost.slice(0, HOSTS_SHOWN);
   const table = renderTable(
     ['HOST', plan.action === 'snapshot' ? 'VMS' : 'SNAPSHOTS', 'FIRST'],
-    shown.map((host) => [host.hostId, String(host.count), clip(host.first.join(', ') + (host.count > host.first.length ? ', …' : ''), 48)]),
+    shown.map((host) => [codeText(host.hostId), String(host.count), clip(codeText(host.first.join(', ')) + (host.count > host.first.length ? ', …' : ''), 48)]),
   );
   const more = byHost.length > shown.length ? `\n… and ${byHost.length - shown.length} more hosts` : '';
-  return `\`\`\`\n${table.replace(/`/g, "'")}\n\`\`\`${more}`;
+  return `${codeBlock(table)}${more}`;
 }
 
 function approvalSentence(plan: FleetPlan): string {
   const { approval } = plan;
   if (!approval) return 'Not needed: the run starts when you confirm.';
-  const who = `${approval.required} approval${approval.required === 1 ? '' : 's'} from ${approval.approvers.join(', ')}${approval.allowSelfApproval ? '' : ', not the requester'}`;
-  return `**Needed** (${approval.reason}): ${who}, within ${approval.ttlMinutes} min of confirming.`;
+  const who = `${approval.required} approval${approval.required === 1 ? '' : 's'} from ${escapeText(approval.approvers.join(', '))}${approval.allowSelfApproval ? '' : ', not the requester'}`;
+  return `**Needed** (${escapeText(approval.reason)}): ${who}, within ${approval.ttlMinutes} min of confirming.`;
 }
 
 
@@ -46,21 +47,21 @@ function skippedFields(plan: FleetPlan, now: number): APIEmbedField[] {
       value: fieldLines(
         offlineHosts.map((host) => {
           const seen = Date.parse(host.lastSeen);
-          const when = Number.isNaN(seen) ? host.lastSeen : `<t:${unix(Math.min(seen, now))}:R>`;
-          return `📴 **${host.hostId}** — last seen ${when}; ${host.vms} VM${host.vms === 1 ? '' : 's'} not included`;
+          const when = Number.isNaN(seen) ? escapeText(host.lastSeen) : `<t:${unix(Math.min(seen, now))}:R>`;
+          return `📴 **${escapeText(host.hostId)}** — last seen ${when}; ${host.vms} VM${host.vms === 1 ? '' : 's'} not included`;
         }),
       ),
     });
   }
   if (existing.length > 0) {
-    const first = existing.slice(0, 10).map((entry) => `${entry.vm} @ ${entry.host}`);
+    const first = existing.slice(0, 10).map((entry) => `${escapeText(entry.vm)} @ ${escapeText(entry.host)}`);
     fields.push({
       name: `Skipped: ${existing.length} VM${existing.length === 1 ? ' already holds' : 's already hold'} the name`,
       value: fieldLines([first.join(', ')], existing.length - first.length),
     });
   }
   if (forbidden.length > 0) {
-    const first = forbidden.slice(0, 10).map((entry) => `${entry.vm} @ ${entry.host}`);
+    const first = forbidden.slice(0, 10).map((entry) => `${escapeText(entry.vm)} @ ${escapeText(entry.host)}`);
     fields.push({
       name: `Skipped: ${forbidden.length} VM${forbidden.length === 1 ? '' : 's'} you may not act on`,
       value: fieldLines([first.join(', ')], forbidden.length - first.length),
@@ -97,7 +98,7 @@ export function renderFleetPreview(plan: FleetPlan, now: number = Date.now(), no
       { name: 'Limits', value: limitsSentence(plan), inline: true },
       { name: 'Requested by', value: requesterText(plan), inline: true },
     ],
-    footer: { text: `fleet run ${plan.id} · only ${plan.requester.displayName} can confirm · the preview lasts an hour` },
+    footer: { text: `fleet run ${plainText(plan.id)} · only ${plainText(plan.requester.displayName)} can confirm · the preview lasts an hour` },
   };
 }
 
@@ -137,9 +138,9 @@ export function renderFleetApprovalRequest(run: FleetRun, outcome?: string, now:
   const { plan } = run;
   const approval = plan.approval;
   const label = run.status === 'pending' ? 'needed' : run.status === 'discarded' ? 'withdrawn' : run.status;
-  const closedBy = run.status === 'denied' && run.deniedBy ? ` (by <@${run.deniedBy}>)` : run.status === 'discarded' && run.cancelledBy ? ` (by ${run.cancelledBy.replace(/^discord:(\d+)$/, '<@$1>')})` : '';
+  const closedBy = run.status === 'denied' && run.deniedBy ? ` (by <@${run.deniedBy}>)` : run.status === 'discarded' && run.cancelledBy ? ` (by ${actorText(run.cancelledBy)})` : '';
   const votes = approval
-    ? `${run.approvals.length} of ${approval.required}${run.approvals.length ? `: ${run.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${approval.approvers.join(', ')}${
+    ? `${run.approvals.length} of ${approval.required}${run.approvals.length ? `: ${run.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${escapeText(approval.approvers.join(', '))}${
         approval.allowSelfApproval ? '' : '; not the requester'
       })`
     : 'none needed';
@@ -152,10 +153,10 @@ export function renderFleetApprovalRequest(run: FleetRun, outcome?: string, now:
     ),
     fields: [
       { name: 'Requested by', value: requesterText(plan), inline: true },
-      { name: 'Why approval', value: approval?.reason ?? '—', inline: true },
+      { name: 'Why approval', value: approval ? escapeText(approval.reason) : '—', inline: true },
       ...skippedFields(plan, now),
       { name: 'Approvals', value: votes },
-      ...(run.expiresAt ? [{ name: 'Expires', value: `<t:${unix(Date.parse(run.expiresAt))}:R> (${run.expiresAt})`, inline: true }] : []),
+      ...(run.expiresAt ? [{ name: 'Expires', value: `<t:${unix(Date.parse(run.expiresAt))}:R> (${escapeText(run.expiresAt)})`, inline: true }] : []),
       { name: 'Fleet run', value: code(plan.id), inline: true },
     ],
   };

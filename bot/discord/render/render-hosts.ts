@@ -3,6 +3,7 @@ import type { HostOverview } from '../../../shared/hosts.js';
 import type { HostsOverview, HostsSummary } from '../../core/hosts.js';
 import { renderTable } from '../../core/text-table.js';
 import { COLOR } from './colors.js';
+import { codeBlock, codeText, escapeText, plainText } from './escape.js';
 
 /** Discord's limit for an embed description. */
 const DESCRIPTION_LIMIT = 4096;
@@ -37,17 +38,19 @@ function count(value: number | undefined): string {
 function compactTable(hosts: readonly HostOverview[], now: number): string {
   return renderTable(
     ['HOST', 'STATUS', 'LIBVIRT', 'QEMU', 'EXT', 'VMS', 'QUEUE', 'RUN', 'LAST ERROR'],
-    hosts.map((host) => [
-      host.hostId,
-      host.state,
-      host.libvirtVersion ?? '?',
-      host.qemuVersion ?? '?',
-      externalCapabilities(host),
-      String(host.vms.length),
-      count(host.queue ? host.queue.waiting + host.queue.delayed : undefined),
-      count(host.queue?.active),
-      host.lastError ? `${host.lastError.code} ${shortAge(host.lastError.at, now)}` : '-',
-    ]),
+    hosts.map((host) =>
+      [
+        host.hostId,
+        host.state,
+        host.libvirtVersion ?? '?',
+        host.qemuVersion ?? '?',
+        externalCapabilities(host),
+        String(host.vms.length),
+        count(host.queue ? host.queue.waiting + host.queue.delayed : undefined),
+        count(host.queue?.active),
+        host.lastError ? `${host.lastError.code} ${shortAge(host.lastError.at, now)}` : '-',
+      ].map(codeText),
+    ),
   );
 }
 
@@ -55,21 +58,23 @@ function compactTable(hosts: readonly HostOverview[], now: number): string {
 function detailedTable(hosts: readonly HostOverview[]): string {
   return renderTable(
     ['HOST', 'STATUS', 'LAST SEEN', 'WORKER', 'LIBVIRT', 'QEMU', 'EXT-REVERT', 'EXT-DELETE', 'VMS', 'WAITING', 'DELAYED', 'ACTIVE', 'LAST ERROR'],
-    hosts.map((host) => [
-      host.hostId,
-      host.state,
-      host.lastSeen,
-      host.workerVersion,
-      host.libvirtVersion ?? '?',
-      host.qemuVersion ?? '?',
-      host.capabilities.externalRevert ? 'yes' : 'no',
-      host.capabilities.externalDelete ? 'yes' : 'no',
-      String(host.vms.length),
-      count(host.queue?.waiting),
-      count(host.queue?.delayed),
-      count(host.queue?.active),
-      host.lastError ? `${host.lastError.code} at ${host.lastError.at}` : '-',
-    ]),
+    hosts.map((host) =>
+      [
+        host.hostId,
+        host.state,
+        host.lastSeen,
+        host.workerVersion,
+        host.libvirtVersion ?? '?',
+        host.qemuVersion ?? '?',
+        host.capabilities.externalRevert ? 'yes' : 'no',
+        host.capabilities.externalDelete ? 'yes' : 'no',
+        String(host.vms.length),
+        count(host.queue?.waiting),
+        count(host.queue?.delayed),
+        count(host.queue?.active),
+        host.lastError ? `${host.lastError.code} at ${host.lastError.at}` : '-',
+      ].map(plainText),
+    ),
   );
 }
 
@@ -80,24 +85,24 @@ function oneLine(text: string, limit: number): string {
 
 /** Why each stale host is stale, since when offline hosts are silent, then the last errors, newest first. */
 function noteLines(hosts: readonly HostOverview[], limit: number, markdown: boolean): string[] {
-  const bold = (text: string) => (markdown ? `**${text}**` : text);
+  // Host ids, reasons and libvirt's messages come from the hosts: escaped for Discord, hidden characters shown in the file.
+  const text = markdown ? escapeText : plainText;
+  const bold = (value: string) => (markdown ? `**${escapeText(value)}**` : plainText(value));
   // Discord shows <t:…:R> as "5 minutes ago" in the reader's locale, and keeps it current.
-  const when = (iso: string) => (markdown ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : iso);
+  const when = (iso: string) => (markdown && !Number.isNaN(Date.parse(iso)) ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : text(iso));
   const stale = hosts
     .filter((host) => host.state === 'stale' && host.staleReason !== null)
-    .map((host) => `⚠ ${bold(host.hostId)} stale: ${oneLine(host.staleReason ?? '', limit)}`);
+    .map((host) => `⚠ ${bold(host.hostId)} stale: ${text(oneLine(host.staleReason ?? '', limit))}`);
   const offline = hosts.filter((host) => host.state === 'offline').map((host) => `⏻ ${bold(host.hostId)} offline, last seen ${when(host.lastSeen)}`);
   const failures = hosts
     .flatMap((host) => (host.lastError ? [{ hostId: host.hostId, failure: host.lastError }] : []))
     .sort((a, b) => Date.parse(b.failure.at) - Date.parse(a.failure.at))
     .map(({ hostId, failure }) => {
       const job = [failure.kind, failure.vm].filter((part) => part !== null).join(' ');
-      return `✖ ${bold(hostId)} ${failure.code} ${when(failure.at)}${job ? ` (${job})` : ''}: ${oneLine(failure.message, limit)}`;
+      return `✖ ${bold(hostId)} ${text(failure.code)} ${when(failure.at)}${job ? ` (${text(job)})` : ''}: ${text(oneLine(failure.message, limit))}`;
     });
   return [...stale, ...offline, ...failures];
 }
-
-const codeBlock = (text: string) => `\`\`\`\n${text}\n\`\`\``;
 
 /** The longest prefix of `hosts` whose table, with a closing "… and N more" row, fits `budget`. */
 function tableWithin(hosts: readonly HostOverview[], budget: number, now: number): { block: string; shown: number } {

@@ -2,13 +2,14 @@ import type { APIEmbed } from 'discord.js';
 import type { ResultOf } from '../../../shared/jobs.js';
 import { renderTable } from '../../core/text-table.js';
 import { COLOR } from './colors.js';
+import { codeBlock, codeText, escapeText, plainText } from './escape.js';
 
 /** Snapshots per page: keeps the code block far below the 4,096-character embed limit. */
 export const SNAPSHOTS_PER_PAGE = 15;
 const MAX_CELL = 40;
 
 function cell(text: string): string {
-  const flat = text.replace(/\s*\n\s*/g, ' ⏎ ').replace(/`/g, "'");
+  const flat = codeText(text.replace(/\s*\n\s*/g, ' ⏎ '));
   return flat.length <= MAX_CELL ? flat : `${flat.slice(0, MAX_CELL - 1)}…`;
 }
 
@@ -32,16 +33,16 @@ export function renderSnapshotListPage(result: ResultOf<'list'>, page: number): 
           slice.map((snapshot) => [
             snapshot.current ? '*' : '',
             cell(snapshot.name),
-            snapshot.createdAt.slice(0, 16).replace('T', ' '),
-            snapshot.location,
+            cell(snapshot.createdAt.slice(0, 16).replace('T', ' ')),
+            cell(snapshot.location),
             snapshot.memory ? 'yes' : 'no',
             cell(snapshot.description ?? ''),
           ]),
         );
   return {
-    title: `Snapshots of ${result.vm.name} on ${result.host}`,
+    title: `Snapshots of ${escapeText(result.vm.name)} on ${escapeText(result.host)}`,
     color: COLOR.neutral,
-    description: `\`\`\`\n${table}\n\`\`\``,
+    description: codeBlock(table),
     footer: {
       text: `${result.snapshots.length} snapshot(s), newest first · * current${pages > 1 ? ` · page ${index + 1}/${pages}` : ''}`,
     },
@@ -52,12 +53,12 @@ export function renderSnapshotListPage(result: ResultOf<'list'>, page: number): 
 export function renderSnapshotListFile(result: ResultOf<'list'>): string {
   const rows = result.snapshots.map((snapshot) => [
     snapshot.current ? '*' : '',
-    snapshot.name,
-    snapshot.createdAt,
-    snapshot.state,
-    snapshot.location,
-    snapshot.parent ?? '-',
-    (snapshot.description ?? '').replace(/\n/g, ' ⏎ '),
+    plainText(snapshot.name),
+    plainText(snapshot.createdAt),
+    plainText(snapshot.state),
+    plainText(snapshot.location),
+    plainText(snapshot.parent ?? '-'),
+    plainText((snapshot.description ?? '').replace(/\n/g, ' ⏎ ')),
   ]);
   return `${renderTable(['', 'NAME', 'CREATED', 'STATE', 'LOCATION', 'PARENT', 'DESCRIPTION'], rows)}\n`;
 }
