@@ -1,14 +1,19 @@
 import { previewByHost, type FleetListRow, type FleetPlan, type FleetSummary } from '../core/fleet/index.js';
+import { revealHiddenCharacters } from '../../shared/names.js';
 import { renderTable } from '../core/text-table.js';
 
-/** Plain-text renderings of fleet previews, summaries and listings for snapctl. */
+/** Plain-text renderings of fleet previews, summaries and listings for snapctl; hidden characters written out as in render-text.ts. */
+
+function visibleTable(header: string[], rows: string[][]): string {
+  return renderTable(header, rows.map((row) => row.map(revealHiddenCharacters)));
+}
 
 export function renderFleetPreview(plan: FleetPlan): string {
   const verb = plan.action === 'snapshot' ? `snapshot '${plan.name}' (${plan.mode})` : `delete snapshots matching '${plan.name}'`;
   const lines = [`Fleet run ${plan.id}: ${verb} on '${plan.selector}'`, `${plan.targets.length} target(s):`];
   const byHost = previewByHost(plan);
   if (byHost.length > 0) {
-    lines.push(renderTable(['HOST', 'TARGETS', 'FIRST VMS'], byHost.map((host) => [host.hostId, String(host.count), host.first.join(', ') + (host.count > host.first.length ? ', …' : '')])));
+    lines.push(visibleTable(['HOST', 'TARGETS', 'FIRST VMS'], byHost.map((host) => [host.hostId, String(host.count), host.first.join(', ') + (host.count > host.first.length ? ', …' : '')])));
   }
   for (const host of plan.skipped.offlineHosts) lines.push(`excluded: host ${host.hostId} is offline (last seen ${host.lastSeen}); ${host.vms} VM(s) not included`);
   if (plan.skipped.existing.length > 0) {
@@ -19,7 +24,7 @@ export function renderFleetPreview(plan: FleetPlan): string {
   if (plan.skipped.withoutMatch > 0) lines.push(`${plan.skipped.withoutMatch} selected VM(s) hold no snapshot matching '${plan.name}'`);
   lines.push(`limits: ${plan.perHost || 'worker default'} per host, ${plan.maxConcurrent || 'no'} at once overall`);
   if (plan.approval) lines.push(`needs approval (${plan.approval.reason}): ${plan.approval.required} of ${plan.approval.approvers.join(', ')}`);
-  return lines.join('\n');
+  return revealHiddenCharacters(lines.join('\n'));
 }
 
 function seconds(ms: number): string {
@@ -42,7 +47,7 @@ export function renderFleetSummary(summary: FleetSummary): string {
   ];
   if (summary.hosts.length > 0) {
     lines.push(
-      renderTable(
+      visibleTable(
         ['HOST', 'ONLINE', 'DONE', 'FAILED', 'RUNNING', 'QUEUED', 'CANCELLED'],
         summary.hosts.map((host) => [
           host.hostId,
@@ -63,12 +68,12 @@ export function renderFleetSummary(summary: FleetSummary): string {
       lines.push(`  ${target.vm}@${target.host} ${target.snapshot}: ${why}`);
     }
   }
-  return lines.join('\n');
+  return revealHiddenCharacters(lines.join('\n'));
 }
 
 export function renderFleetList(rows: FleetListRow[]): string {
   if (rows.length === 0) return 'no matching VMs';
-  return renderTable(
+  return visibleTable(
     ['VM', 'HOST', 'STATE', 'SNAPSHOTS'],
     rows.map((row) => [row.vm, row.online ? row.host : `${row.host} (offline)`, row.state, row.snapshots.join(', ') || '-']),
   );

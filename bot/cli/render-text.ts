@@ -1,9 +1,19 @@
 import type { JobResult, SnapshotInfo } from '../../shared/jobs.js';
+import { revealHiddenCharacters } from '../../shared/names.js';
 import type { AuditEntry } from '../core/audit.js';
 import type { HostsOverview } from '../core/hosts.js';
 import { renderTable } from '../core/text-table.js';
 
-/** Plain-text renderings for snapctl; `--json` prints the results as they are instead. */
+/**
+ * Plain-text renderings for snapctl; `--json` prints the results as they are instead.
+ * Names from libvirt may hold invisible or direction-changing characters, and hosts'
+ * messages terminal control characters: everything shown passes revealHiddenCharacters
+ * (`baseline\u200b` is printed `baseline<U+200B>`), table cells before they are aligned.
+ */
+
+function visibleTable(header: string[], rows: string[][]): string {
+  return renderTable(header.map(revealHiddenCharacters), rows.map((row) => row.map(revealHiddenCharacters)));
+}
 
 function shortTime(iso: string): string {
   return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
@@ -15,7 +25,7 @@ function oneLine(text: string | null): string {
 
 export function renderSnapshotTable(snapshots: SnapshotInfo[]): string {
   if (snapshots.length === 0) return 'no snapshots';
-  return renderTable(
+  return visibleTable(
     ['', 'NAME', 'CREATED', 'STATE', 'LOCATION', 'PARENT', 'DESCRIPTION'],
     snapshots.map((snapshot) => [
       snapshot.current ? '*' : '',
@@ -30,7 +40,7 @@ export function renderSnapshotTable(snapshots: SnapshotInfo[]): string {
 }
 
 export function renderSnapshotDetails(snapshot: SnapshotInfo): string {
-  return renderTable(
+  return visibleTable(
     ['Name:', snapshot.name],
     [
       ['Created:', shortTime(snapshot.createdAt)],
@@ -54,10 +64,10 @@ export function renderResult(result: JobResult): string {
       const lines = [`Created ${what} snapshot '${result.snapshot.name}' of ${where} in ${took}.`];
       if (result.recovered) lines.push('(A retry found the snapshot its own earlier attempt had made.)');
       if (result.note) lines.push(`Note: ${result.note}`);
-      return lines.join('\n');
+      return revealHiddenCharacters(lines.join('\n'));
     }
     case 'list':
-      return `${where}: ${result.snapshots.length} snapshot(s), newest first; * marks the current one\n${renderSnapshotTable(result.snapshots)}`;
+      return `${revealHiddenCharacters(where)}: ${result.snapshots.length} snapshot(s), newest first; * marks the current one\n${renderSnapshotTable(result.snapshots)}`;
     case 'info':
       return renderSnapshotDetails(result.snapshot);
     case 'revert': {
@@ -65,10 +75,10 @@ export function renderResult(result: JobResult): string {
       if (result.undoPoint) lines.push(`Undo point: '${result.undoPoint.name}' (revert to it to undo this).`);
       if (result.prunedUndoPoints.length) lines.push(`Old undo points deleted: ${result.prunedUndoPoints.join(', ')}`);
       if (result.note) lines.push(`Note: ${result.note}`);
-      return lines.join('\n');
+      return revealHiddenCharacters(lines.join('\n'));
     }
     case 'delete':
-      return [`Deleted snapshot '${result.deleted.name}' of ${where} in ${took}.`, ...(result.note ? [`Note: ${result.note}`] : [])].join('\n');
+      return revealHiddenCharacters([`Deleted snapshot '${result.deleted.name}' of ${where} in ${took}.`, ...(result.note ? [`Note: ${result.note}`] : [])].join('\n'));
   }
 }
 
@@ -81,7 +91,7 @@ function ago(iso: string, now: number): string {
 
 export function renderAudit(entries: AuditEntry[]): string {
   if (entries.length === 0) return 'no audit entries';
-  return renderTable(
+  return visibleTable(
     ['WHEN', 'EVENT', 'ACTOR', 'ACTION', 'HOST', 'VM', 'SNAPSHOT', 'DETAIL'],
     entries.map((entry) => [
       shortTime(entry.at),
@@ -104,7 +114,7 @@ export function renderHosts(overview: HostsOverview, now: number = Date.now()): 
   const { hosts, summary } = overview;
   if (hosts.length === 0) return 'No host has reported yet. Start a worker on each KVM host (npm run worker).';
   const count = (value: number | undefined) => (value === undefined ? '?' : String(value));
-  const table = renderTable(
+  const table = visibleTable(
     ['HOST', 'STATUS', 'LAST SEEN', 'WORKER', 'LIBVIRT', 'QEMU', 'EXT-REVERT', 'EXT-DELETE', 'VMS', 'QUEUED', 'RUNNING', 'LAST ERROR'],
     hosts.map((host) => [
       host.hostId,
@@ -133,5 +143,5 @@ export function renderHosts(overview: HostsOverview, now: number = Date.now()): 
     const job = [failure.kind, failure.vm, failure.jobId === null ? null : `job ${failure.jobId}`].filter((part) => part !== null).join(' ');
     lines.push(`${hostId} last error ${ago(failure.at, now)}: ${failure.code}${job ? ` (${job})` : ''}: ${oneLine(failure.message)}`);
   }
-  return lines.join('\n');
+  return revealHiddenCharacters(lines.join('\n'));
 }
