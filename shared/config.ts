@@ -57,8 +57,11 @@ const snowflake = (name: string) => z.string().regex(/^\d{15,21}$/, `${name} mus
 export const botEnvSchema = commonEnvSchema.extend({
   DISCORD_TOKEN: z.string({ error: 'DISCORD_TOKEN is required: the bot token from the Discord developer portal' }).min(1),
   DISCORD_APP_ID: snowflake('DISCORD_APP_ID'),
-  /** Register commands in this guild (instant); without it they are registered globally. */
-  DISCORD_GUILD_ID: snowflake('DISCORD_GUILD_ID').optional(),
+  /** The one server snapbot serves: commands are registered there; interactions from any other server or a DM are refused. */
+  DISCORD_GUILD_ID: z
+    .string({ error: 'DISCORD_GUILD_ID is required: snapbot serves one guild and ignores every other' })
+    .min(1, { error: 'DISCORD_GUILD_ID is required: snapbot serves one guild and ignores every other', abort: true })
+    .regex(/^\d{15,21}$/, 'DISCORD_GUILD_ID must be a Discord id (digits)'),
   /** Where results that outlive the 15-minute interaction token are posted. */
   DISCORD_CHANNEL_ID: snowflake('DISCORD_CHANNEL_ID').optional(),
   /** REST base override (tests, proxies), passed to discord.js `rest.api`. */

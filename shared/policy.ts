@@ -21,7 +21,11 @@ const globList = z.array(z.string().min(1)).min(1);
 
 export const policyRuleSchema = z
   .object({
-    /** Discord role id or name, or @administrators / @everyone. */
+    /**
+     * A Discord role id (what matches), or @administrators / @everyone. A role name is
+     * deprecated: the bot resolves it once at start to the id of the one role of that
+     * name in DISCORD_GUILD_ID; none or several such roles, and it matches nobody.
+     */
     role: z.string().min(1).optional(),
     /** A Discord user id, for rules that name one person. */
     user: z.string().regex(/^\d{15,21}$/, 'user must be a Discord user id (digits)').optional(),
@@ -35,7 +39,7 @@ export const policyRuleSchema = z
   .refine((rule) => (rule.role === undefined) !== (rule.user === undefined), 'each rule names exactly one of role or user');
 export type PolicyRule = z.infer<typeof policyRuleSchema>;
 
-/** An approver: a role (name, id, @administrators, @everyone) or one user id. */
+/** An approver: a role id (a name is deprecated, resolved as a rule's `role` is), @administrators, @everyone, or `user:<id>`. */
 const approverSchema = z.string().min(1);
 
 /**

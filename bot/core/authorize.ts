@@ -1,5 +1,6 @@
 import { SnapbotError } from '../../shared/errors.js';
 import { ADMINISTRATORS, EVERYONE, matchesAnyGlob, type Policy, type PolicyAction, type PolicyRule } from '../../shared/policy.js';
+import { isRoleId } from './policy-roles.js';
 
 /** The person asking, as the chat adapter knows them. */
 export interface Actor {
@@ -7,17 +8,28 @@ export interface Actor {
   id: string;
   userId: string;
   displayName: string;
+  /** The ids of the roles they hold in the one server the bot serves: what policy roles match. */
   roleIds: readonly string[];
-  roleNames: readonly string[];
+  /**
+   * @deprecated Never matched: a role name is not unique (another role, or another
+   * server's role, can carry it). Policy role names are resolved to ids at start
+   * (policy-roles.ts); kept optional so older callers still compile.
+   */
+  roleNames?: readonly string[];
   /** Has Administrator or Manage Server. */
   isAdministrator: boolean;
+}
+
+/** Whether the actor holds the role with this id; a role name (not resolved to an id at start) matches nobody. */
+function holdsRole(actor: Actor, role: string): boolean {
+  return isRoleId(role) && actor.roleIds.includes(role);
 }
 
 function ruleApplies(rule: PolicyRule, actor: Actor): boolean {
   if (rule.user !== undefined) return rule.user === actor.userId;
   if (rule.role === EVERYONE) return true;
   if (rule.role === ADMINISTRATORS) return actor.isAdministrator;
-  return actor.roleIds.includes(rule.role!) || actor.roleNames.includes(rule.role!);
+  return holdsRole(actor, rule.role!);
 }
 
 /** True when the policy lets `actor` do `action` on that host and VM (either may be unknown yet). */
@@ -38,12 +50,12 @@ export function authorize(policy: Policy, actor: Actor, action: PolicyAction, ta
   throw new SnapbotError('FORBIDDEN', `You are not allowed to ${action}${what}. Ask someone with the right role, or an administrator.`);
 }
 
-/** Whether the actor's click counts for an approval rule's `approvers` list. */
+/** Whether the actor's click counts for an approval rule's `approvers` list (role ids, user:<id>, @administrators, @everyone). */
 export function isApprover(approvers: readonly string[], actor: Actor): boolean {
   return approvers.some((approver) => {
     if (approver.startsWith('user:')) return approver.slice('user:'.length) === actor.userId;
     if (approver === EVERYONE) return true;
     if (approver === ADMINISTRATORS) return actor.isAdministrator;
-    return actor.roleIds.includes(approver) || actor.roleNames.includes(approver);
+    return holdsRole(actor, approver);
   });
 }

@@ -1,8 +1,8 @@
-import { createLogger } from '../../shared/logger.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
 import type { Policy } from '../../shared/policy.js';
 import { startBot, type RunningBot } from '../../bot/discord/bot.js';
 import { SnapbotCore } from '../../bot/core/core.js';
-import { FakeDiscord, Permission, snowflake, type FakeDiscordOptions, type FakeUser } from '../fixtures/fake-discord/fake-discord.js';
+import { FakeDiscord, Permission, snowflake, type FakeDiscordOptions, type FakeGuild, type FakeUser } from '../fixtures/fake-discord/fake-discord.js';
 
 /** A guild with an administrator, an operator role, and a plain member. */
 export function guildFixture(overrides: Partial<FakeDiscordOptions> = {}) {
@@ -23,6 +23,20 @@ export function guildFixture(overrides: Partial<FakeDiscordOptions> = {}) {
   return { options, admin, operator, viewer, adminRole, operatorRole };
 }
 
+/**
+ * Another server that also added the (public) bot: its own Administrator, and roles
+ * with the same names as the main guild's (`kvm-admins`, `kvm-operators`) but their own
+ * ids. Pass it as `otherGuilds: [other.guild]` in the fake's options.
+ */
+export function otherGuildFixture() {
+  const adminRole = { id: snowflake(), name: 'kvm-admins', permissions: Permission.Administrator };
+  const operatorRole = { id: snowflake(), name: 'kvm-operators', permissions: Permission.SendMessages };
+  const admin: FakeUser = { id: snowflake(), username: 'mallory', roles: [adminRole.id] };
+  const operator: FakeUser = { id: snowflake(), username: 'oscar', roles: [operatorRole.id] };
+  const guild: FakeGuild = { id: snowflake(), name: 'another server', channelId: snowflake(), roles: [adminRole, operatorRole], users: [admin, operator] };
+  return { guild, admin, operator, adminRole, operatorRole };
+}
+
 export interface BotUnderTest {
   fake: FakeDiscord;
   bot: RunningBot;
@@ -41,9 +55,11 @@ export async function startBotUnderTest(params: {
   sweepIntervalMs?: number;
   /** An already running fake Discord (a bot restart keeps the messages); stop() then leaves it running. */
   discord?: FakeDiscord;
+  /** The bot's and core's logger (default: silent, or TEST_LOG_LEVEL). */
+  logger?: Logger;
 }): Promise<BotUnderTest> {
   const fake = params.discord ?? (await FakeDiscord.start(params.options));
-  const logger = createLogger('snapbot-bot-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const logger = params.logger ?? createLogger('snapbot-bot-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const core = await SnapbotCore.connect({ redisUrl: params.redisUrl, prefix: params.prefix, logger, ...(params.policy ? { policy: params.policy } : {}) });
   const bot = await startBot({
     token: params.options.token,

@@ -52,6 +52,8 @@ afterAll(async () => {
 
 const ADMIN: Actor = { id: 'discord:1001', userId: '1001', displayName: 'ada', roleIds: [], roleNames: [], isAdministrator: true };
 const SECOND_ADMIN: Actor = { id: 'discord:1002', userId: '1002', displayName: 'bob', roleIds: [], roleNames: [], isAdministrator: true };
+/** The web team's role id (the policy names roles by id). */
+const WEB_TEAM = '700000000000000001';
 const requesterOf = (actor: Actor) => ({ id: actor.id, userId: actor.userId, displayName: actor.displayName });
 
 function writePolicy(name: string, fleet: Record<string, unknown>, approvals = 'approvals: []'): string {
@@ -62,7 +64,7 @@ function writePolicy(name: string, fleet: Record<string, unknown>, approvals = '
       'rules:',
       '  - role: "@administrators"',
       '    actions: [create, list, info, revert, delete, hosts, audit]',
-      '  - role: web-team',
+      `  - role: "${WEB_TEAM}"`,
       '    actions: [create, list]',
       '    vms: ["web-*"]',
       approvals,
@@ -158,7 +160,7 @@ describe('fleet preview', () => {
   it('leaves out VMs the member may not act on, and refuses a typo in the template', async () => {
     const fleet = await fleetOf('forbidden', { 'kvm-a': ['web-01', 'db-01'] }, writePolicy('forbidden', {}));
     await fleet.startHost('kvm-a');
-    const webber: Actor = { id: 'discord:2001', userId: '2001', displayName: 'wes', roleIds: [], roleNames: ['web-team'], isAdministrator: false };
+    const webber: Actor = { id: 'discord:2001', userId: '2001', displayName: 'wes', roleIds: [WEB_TEAM], isAdministrator: false };
     const plan = await planFleet(fleet.core, request({ actor: webber, requester: requesterOf(webber), name: 'x-{date}' }));
     expect(plan.targets.map((target) => target.vm)).toEqual(['web-01']);
     expect(plan.skipped.forbidden).toEqual([{ host: 'kvm-a', vm: 'db-01' }]);
@@ -331,7 +333,7 @@ describe('fleet runs', () => {
     const plan = await planFleet(fleet.core, request({ name: 'fails' }));
     await confirmFleet(fleet.core, plan.id, ADMIN);
     expect((await watchFleetRun(fleet.core, plan.id, { pollMs: 50 })).counts.failed).toBe(2);
-    const webOnly: Actor = { id: 'discord:2001', userId: '2001', displayName: 'wendy', roleIds: [], roleNames: ['web-team'], isAdministrator: false };
+    const webOnly: Actor = { id: 'discord:2001', userId: '2001', displayName: 'wendy', roleIds: [WEB_TEAM], isAdministrator: false };
     const retry = await planRetryOfFailed(fleet.core, plan.id, requesterOf(webOnly), webOnly);
     expect(retry.targets.map((target) => target.vm)).toEqual(['web-01']);
     expect(retry.skipped.forbidden).toEqual([{ host: 'kvm-a', vm: 'db-01' }]);
@@ -343,7 +345,7 @@ describe('fleet runs', () => {
     const plan = await planFleet(fleet.core, request({ name: 'recheck' }));
     expect(plan.targets).toHaveLength(2);
     // The same person, no longer an administrator: web-team may create on web-* only.
-    const demoted: Actor = { ...ADMIN, isAdministrator: false, roleNames: ['web-team'] };
+    const demoted: Actor = { ...ADMIN, isAdministrator: false, roleIds: [WEB_TEAM] };
     await expect(confirmFleet(fleet.core, plan.id, demoted)).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('db-01 @ kvm-a') });
     expect((await getFleetRun(fleet.core, plan.id))?.status).toBe('preview');
     expect(await fleet.core.queueFor('kvm-a').getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 });

@@ -22,6 +22,7 @@ afterAll(async () => {
 const discordEnv = () => ({
   DISCORD_TOKEN: guild.options.token,
   DISCORD_APP_ID: guild.options.applicationId,
+  DISCORD_GUILD_ID: guild.options.guildId,
   DISCORD_API_URL: fake.apiUrl,
 });
 
@@ -34,11 +35,13 @@ describe('npm run register', () => {
     expect((fake.registeredCommands('guild') as Array<{ name: string }>).map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet']);
   });
 
-  it('registers globally without DISCORD_GUILD_ID', async () => {
-    const result = await runNode(REGISTER, [], discordEnv());
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/globally/);
-    expect(fake.registeredCommands('global')).toHaveLength(3);
+  it('refuses to run without DISCORD_GUILD_ID (snapbot serves one guild), registering nothing globally', async () => {
+    for (const entry of [REGISTER, BOT]) {
+      const result = await runNode(entry, [], { ...discordEnv(), DISCORD_GUILD_ID: '' });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('DISCORD_GUILD_ID is required: snapbot serves one guild and ignores every other');
+    }
+    expect(fake.registeredCommands('global')).toHaveLength(0);
   });
 
   it('names the variable when configuration is missing', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { authorize, isAllowed, type Actor } from '../../../bot/core/authorize.js';
+import { resolvePolicyRoleNames } from '../../../bot/core/policy-roles.js';
 import { ADMINISTRATORS, approvalRuleFor, DEFAULT_APPROVALS, DEFAULT_POLICY, loadPolicy, matchesAnyGlob, POLICY_ACTIONS, type Policy } from '../../../shared/policy.js';
 
 const member = (overrides: Partial<Actor> = {}): Actor => ({
@@ -60,8 +61,10 @@ describe('a policy file', () => {
     policy = loadPolicy(path);
   });
 
-  it('matches roles by name', () => {
-    expect(isAllowed(policy, member({ roleNames: ['sre'] }), 'revert', { host: 'kvm-1', vm: 'db-01' })).toBe(true);
+  it('matches a role named by name only once the bot resolved it to the server role id', () => {
+    expect(isAllowed(policy, member({ roleNames: ['sre'] }), 'revert', { host: 'kvm-1', vm: 'db-01' })).toBe(false);
+    const resolved = resolvePolicyRoleNames(policy, [{ id: '300000000000000003', name: 'sre' }]).policy;
+    expect(isAllowed(resolved, member({ roleIds: ['300000000000000003'] }), 'revert', { host: 'kvm-1', vm: 'db-01' })).toBe(true);
   });
 
   it('matches roles by id and limits them to host and VM globs', () => {
@@ -450,8 +453,8 @@ describe('glob matching', () => {
   });
 
   it('lets a rule with two VM globs give both', () => {
-    const policy = loadPolicy(writePolicy('two.yaml', 'rules:\n  - role: dev\n    actions: [create]\n    vms: ["web-*", "db-*"]\n'));
-    const developer = member({ roleNames: ['dev'] });
+    const policy = loadPolicy(writePolicy('two.yaml', 'rules:\n  - role: "300000000000000005"\n    actions: [create]\n    vms: ["web-*", "db-*"]\n'));
+    const developer = member({ roleIds: ['300000000000000005'] });
     expect(isAllowed(policy, developer, 'create', { host: 'kvm-1', vm: 'web-01' })).toBe(true);
     expect(isAllowed(policy, developer, 'create', { host: 'kvm-1', vm: 'db-01' })).toBe(true);
     expect(isAllowed(policy, developer, 'create', { host: 'kvm-1', vm: 'cache-01' })).toBe(false);

@@ -4,13 +4,16 @@ import { DEFAULT_POLICY, type Policy, type PolicyRule } from '../../../../shared
 
 const ADA = '100000000000000001';
 const BOB = '100000000000000002';
+const SRE = '300000000000000003';
+const DEV = '300000000000000005';
+const QA = '300000000000000006';
+const DBA = '400000000000000004';
 
 const member = (overrides: Partial<Actor> = {}): Actor => ({
   id: `discord:${ADA}`,
   userId: ADA,
   displayName: 'ada',
   roleIds: [],
-  roleNames: [],
   isAdministrator: false,
   ...overrides,
 });
@@ -28,28 +31,32 @@ describe('who a rule names', () => {
 
   it('does not let a user rule match by role or administrator rights', () => {
     const policy = policyOf({ user: ADA, actions: ['create'] });
-    expect(isAllowed(policy, member({ userId: BOB, roleIds: [ADA], roleNames: [ADA], isAdministrator: true }), 'create')).toBe(false);
+    expect(isAllowed(policy, member({ userId: BOB, roleIds: [ADA], isAdministrator: true }), 'create')).toBe(false);
   });
 
   it('refuses a member the rule does not name', () => {
-    const policy = policyOf({ role: 'sre', actions: ['revert'] });
-    expect(isAllowed(policy, member({ roleNames: ['dev'], roleIds: ['300000000000000003'] }), 'revert')).toBe(false);
-    expect(() => authorize(policy, member({ roleNames: ['dev'] }), 'revert')).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+    const policy = policyOf({ role: SRE, actions: ['revert'] });
+    expect(isAllowed(policy, member({ roleIds: [DEV] }), 'revert')).toBe(false);
+    expect(() => authorize(policy, member({ roleIds: [DEV] }), 'revert')).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
   });
 
-  it('matches a role by its name or by its id', () => {
+  it('matches a role by its id', () => {
+    const byId = policyOf({ role: SRE, actions: ['revert'] });
+    expect(isAllowed(byId, member({ roleIds: [DEV, SRE] }), 'revert')).toBe(true);
+    expect(isAllowed(byId, member({ roleNames: [SRE] }), 'revert')).toBe(false);
+  });
+
+  it('never matches a role name at run time, whatever the member holds (names are resolved to ids at start)', () => {
     const byName = policyOf({ role: 'sre', actions: ['revert'] });
-    const byId = policyOf({ role: '300000000000000003', actions: ['revert'] });
-    expect(isAllowed(byName, member({ roleNames: ['dev', 'sre'] }), 'revert')).toBe(true);
-    expect(isAllowed(byName, member({ roleIds: ['sre-id'] }), 'revert')).toBe(false);
-    expect(isAllowed(byId, member({ roleIds: ['300000000000000003'] }), 'revert')).toBe(true);
-    expect(isAllowed(byId, member({ roleNames: ['sre'] }), 'revert')).toBe(false);
+    expect(isAllowed(byName, member({ roleNames: ['sre'] }), 'revert')).toBe(false);
+    // Not even a member whose "role id" is the name: only a snowflake can match.
+    expect(isAllowed(byName, member({ roleIds: ['sre'], roleNames: ['sre'] }), 'revert')).toBe(false);
   });
 
   it('gives an @administrators rule to administrators only', () => {
     const policy = policyOf({ role: '@administrators', actions: ['delete'] });
     expect(isAllowed(policy, member({ isAdministrator: true }), 'delete')).toBe(true);
-    expect(isAllowed(policy, member({ roleNames: ['@administrators'], roleIds: ['@administrators'] }), 'delete')).toBe(false);
+    expect(isAllowed(policy, member({ roleIds: ['@administrators'] }), 'delete')).toBe(false);
   });
 
   it('gives an @everyone rule to every member, with no role at all', () => {
@@ -59,8 +66,8 @@ describe('who a rule names', () => {
 });
 
 describe('what a rule allows', () => {
-  const policy = policyOf({ role: 'dev', actions: ['create', 'list'], hosts: ['kvm-dev-*'], vms: ['dev-*'] });
-  const developer = member({ roleNames: ['dev'] });
+  const policy = policyOf({ role: DEV, actions: ['create', 'list'], hosts: ['kvm-dev-*'], vms: ['dev-*'] });
+  const developer = member({ roleIds: [DEV] });
 
   it('allows only the actions it lists', () => {
     expect(isAllowed(policy, developer, 'create', { host: 'kvm-dev-1', vm: 'dev-api' })).toBe(true);
@@ -81,11 +88,11 @@ describe('what a rule allows', () => {
   });
 
   it('allows when any one of several rules allows', () => {
-    const two = policyOf({ role: 'dev', actions: ['create'], vms: ['dev-*'] }, { role: 'qa', actions: ['create'], vms: ['qa-*'] });
-    const both = member({ roleNames: ['dev', 'qa'] });
+    const two = policyOf({ role: DEV, actions: ['create'], vms: ['dev-*'] }, { role: QA, actions: ['create'], vms: ['qa-*'] });
+    const both = member({ roleIds: [DEV, QA] });
     expect(isAllowed(two, both, 'create', { vm: 'dev-1' })).toBe(true);
     expect(isAllowed(two, both, 'create', { vm: 'qa-1' })).toBe(true);
-    expect(isAllowed(two, member({ roleNames: ['qa'] }), 'create', { vm: 'dev-1' })).toBe(false);
+    expect(isAllowed(two, member({ roleIds: [QA] }), 'create', { vm: 'dev-1' })).toBe(false);
   });
 
   it('allows nothing with no rules', () => {
@@ -94,10 +101,10 @@ describe('what a rule allows', () => {
 });
 
 describe('authorize', () => {
-  const policy = policyOf({ role: 'dev', actions: ['create'], vms: ['dev-*'] });
+  const policy = policyOf({ role: DEV, actions: ['create'], vms: ['dev-*'] });
 
   it('lets an allowed member through without a word', () => {
-    expect(authorize(policy, member({ roleNames: ['dev'] }), 'create', { host: 'kvm-1', vm: 'dev-1' })).toBeUndefined();
+    expect(authorize(policy, member({ roleIds: [DEV] }), 'create', { host: 'kvm-1', vm: 'dev-1' })).toBeUndefined();
   });
 
   it('refuses with FORBIDDEN, naming the action, the VM and the host', () => {
@@ -126,33 +133,33 @@ describe('authorize', () => {
 describe('who may approve', () => {
   it('counts the one user a `user:` approver names, and nobody else', () => {
     expect(isApprover([`user:${ADA}`], member({ userId: ADA }))).toBe(true);
-    expect(isApprover([`user:${ADA}`], member({ userId: BOB, isAdministrator: true, roleNames: [`user:${ADA}`] }))).toBe(false);
+    expect(isApprover([`user:${ADA}`], member({ userId: BOB, isAdministrator: true, roleIds: [`user:${ADA}`] }))).toBe(false);
   });
 
   it('does not read a role that merely ends in a user id as a user', () => {
     expect(isApprover([`ops-user:${ADA}`], member({ userId: ADA }))).toBe(false);
-    expect(isApprover([`ops-user:${ADA}`], member({ roleNames: [`ops-user:${ADA}`] }))).toBe(true);
   });
 
   it('counts administrators for @administrators, and only them', () => {
     expect(isApprover(['@administrators'], member({ isAdministrator: true }))).toBe(true);
-    expect(isApprover(['@administrators'], member({ roleNames: ['@administrators'] }))).toBe(false);
+    expect(isApprover(['@administrators'], member({ roleIds: ['@administrators'] }))).toBe(false);
   });
 
   it('counts every member for @everyone', () => {
     expect(isApprover(['@everyone'], member())).toBe(true);
   });
 
-  it('counts a role by name or id', () => {
-    expect(isApprover(['dba'], member({ roleNames: ['dba'] }))).toBe(true);
-    expect(isApprover(['400000000000000004'], member({ roleIds: ['400000000000000004'] }))).toBe(true);
-    expect(isApprover(['dba'], member({ roleNames: ['dev'], roleIds: ['400000000000000004'] }))).toBe(false);
+  it('counts a role by its id, and never by a name', () => {
+    expect(isApprover([DBA], member({ roleIds: [DBA] }))).toBe(true);
+    expect(isApprover([DBA], member({ roleIds: [DEV] }))).toBe(false);
+    expect(isApprover(['dba'], member({ roleNames: ['dba'] }))).toBe(false);
+    expect(isApprover(['dba'], member({ roleIds: ['dba'] }))).toBe(false);
   });
 
   it('counts a member named by any one entry of the list', () => {
-    expect(isApprover(['dba', `user:${BOB}`], member({ userId: BOB }))).toBe(true);
-    expect(isApprover(['dba', `user:${BOB}`], member({ roleNames: ['dba'] }))).toBe(true);
-    expect(isApprover(['dba', `user:${BOB}`], member())).toBe(false);
+    expect(isApprover([DBA, `user:${BOB}`], member({ userId: BOB }))).toBe(true);
+    expect(isApprover([DBA, `user:${BOB}`], member({ roleIds: [DBA] }))).toBe(true);
+    expect(isApprover([DBA, `user:${BOB}`], member())).toBe(false);
     expect(isApprover([], member({ isAdministrator: true }))).toBe(false);
   });
 });
