@@ -17,6 +17,18 @@ const jobBase = {
   uuid: uuidSchema.optional(),
   /** Who asked, for logs and audit: `snapctl:user@machine` or `discord:<user id>`. */
   requestedBy: z.string().min(1).max(200),
+  /** The control process's signature; workers run no create, revert or delete without a valid one (shared/job-signing.ts). */
+  auth: z
+    .object({
+      keyId: z.string().max(64),
+      /** Milliseconds since the epoch: a worker refuses to start a job it first sees after this. */
+      expiresAt: z.number().int().nonnegative(),
+      /** The approval request this job carries out; a worker runs one job per approval. */
+      approvalId: z.string().max(64).optional(),
+      signature: z.string().max(128),
+    })
+    .strict()
+    .optional(),
 };
 
 export const createJobSchema = z.object({

@@ -27,6 +27,9 @@ export function fleetIndexKeys(prefix: string) {
   };
 }
 
+/** The audit stream is trimmed to about this many entries. */
+export const AUDIT_MAX_ENTRIES = 10_000;
+
 export function auditKeys(prefix: string) {
   return {
     /** Stream: the audit trail. */
@@ -49,5 +52,23 @@ export function discordKeys(prefix: string) {
     snapshotListPages: (id: string) => `${prefix}:discord:list:${id}`,
     /** JSON of a /fleet list result, for its page buttons. */
     fleetListPages: (id: string) => `${prefix}:discord:fleet-list:${id}`,
+  };
+}
+
+export function signedJobKeys(prefix: string) {
+  return {
+    /** String: the BullMQ timestamp of the job first run under this id (a job added again under it is a replay). */
+    job: (jobId: string) => `${prefix}:signed:job:${jobId}`,
+    /** String: the one job id that carries out this approval. */
+    approval: (approvalId: string) => `${prefix}:signed:approval:${approvalId}`,
+  };
+}
+
+export function controlKeys(prefix: string) {
+  return {
+    /** Exists while a control process takes snapctl requests. */
+    alive: `${prefix}:control:alive`,
+    /** String: a snapctl request's nonce, taken once. */
+    nonce: (nonce: string) => `${prefix}:control:nonce:${nonce}`,
   };
 }

@@ -5,6 +5,7 @@ import { jobProgressSchema, type JobProgress, type SnapshotInfo } from '../share
 import type { Logger } from '../shared/logger.js';
 import type { Hypervisor } from './hypervisor/hypervisor.js';
 import type { HostSlots } from './host-slots.js';
+import type { JobAdmission } from './job-admission.js';
 import type { HostInventory } from './inventory.js';
 import type { VmLocks } from './vm-lock.js';
 
@@ -23,6 +24,8 @@ export interface JobProcessorDeps {
   prefix: string;
   /** How long a fleet job's concurrency permit lasts if its worker dies holding it. */
   fleetPermitLeaseMs: number;
+  /** Refuses jobs that change a VM unless the control process signed them (and not twice). */
+  admission: JobAdmission;
 }
 
 

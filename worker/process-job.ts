@@ -39,6 +39,8 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       if (request.host !== deps.hostId) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
       }
+      // Before anything else: a job the control process did not sign touches nothing.
+      await deps.admission.admit(job, request);
       // A cancelled target need not wait for its VM or a slot to be refused.
       await fleet?.assertMayStart();
       const started = Date.now();

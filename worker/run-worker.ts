@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import { capabilitiesForLibvirt } from '../shared/hosts.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { redisUrlOf } from '../shared/config.js';
+import { loadAuthorityVerifier } from '../shared/authority-keys.js';
 import type { Logger } from '../shared/logger.js';
 import { hostQueueName, JOB_RETENTION } from '../shared/queues.js';
 import { connectRedis, durableRedisOptions, logConnectionChanges } from '../shared/redis.js';
 import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
 import { HostInventory } from './inventory.js';
+import { JobAdmission } from './job-admission.js';
 import { createJobProcessor } from './process-job.js';
 import { HostSlots } from './host-slots.js';
 import { VmLocks } from './vm-lock.js';
@@ -27,6 +29,8 @@ export interface RunningWorker {
  * it keeps, and the heartbeat that publishes both.
  */
 export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, logger: Logger): Promise<RunningWorker> {
+  // Before anything connects: a worker that cannot tell its authority's jobs from others' must not start.
+  const verifier = loadAuthorityVerifier(config);
   const redisUrl = redisUrlOf(config);
   const connectionOptions = durableRedisOptions(redisUrl);
   // Fail at start, with a sentence naming REDIS_URL, rather than retrying in silence.
@@ -78,6 +82,7 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
       redis,
       prefix: config.SNAPBOT_PREFIX,
       fleetPermitLeaseMs: 3 * config.VIRSH_TIMEOUT_MS,
+      admission: new JobAdmission({ verifier, redis, prefix: config.SNAPBOT_PREFIX, hostId: config.HOST_ID, logger }),
     }),
     {
       connection: redis,
@@ -108,7 +113,7 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
     })();
   }, config.INVENTORY_INTERVAL_MS);
   logger.info(
-    { queue: hostQueueName(config.HOST_ID), libvirt: version.libvirt, qemu: version.qemu, vms: inventory.view().vms.length },
+    { queue: hostQueueName(config.HOST_ID), authority: verifier.keyId, libvirt: version.libvirt, qemu: version.qemu, vms: inventory.view().vms.length },
     'worker ready',
   );
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { auditKeys } from '../../shared/keys.js';
+import { AUDIT_MAX_ENTRIES, auditKeys } from '../../shared/keys.js';
 import { authorize, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
 
@@ -8,7 +8,7 @@ import type { SnapbotCore } from './core.js';
  * result, and every direct action, with who, when and exactly what. A Redis stream,
  * trimmed to about AUDIT_MAX_ENTRIES.
  */
-export const AUDIT_MAX_ENTRIES = 10_000;
+export { AUDIT_MAX_ENTRIES };
 
 export const auditEventSchema = z.enum([
   'requested', // an approval request was opened
@@ -20,6 +20,7 @@ export const auditEventSchema = z.enum([
   'direct', // an action ran without approval (snapctl, or no approval rule)
   'break-glass', // snapctl ran an action that needs approval, without it
   'cancelled', // a fleet run was cancelled; what had not started did not run
+  'refused', // a worker or the control process refused something not signed by the authority (a forgery, a replay)
 ]);
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 

@@ -1,6 +1,8 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Signer } from '../../shared/signing.js';
 import { DEFAULT_POLICY, type Policy } from '../../shared/policy.js';
 import { hostQueueName } from '../../shared/queues.js';
 import {
@@ -24,6 +26,12 @@ export interface CoreOptions {
    * for as long as Redis is away. Either way calls fail at once while disconnected.
    */
   redisReconnect?: 'fail-fast' | 'forever';
+  /**
+   * The authority's key (the control process holds it; see shared/authority-keys.ts):
+   * every job that changes a VM, every approval request and vote, fleet plan and notice
+   * is signed with it. A process without it (snapctl) can only read.
+   */
+  signer?: Signer;
 }
 
 /**
@@ -55,6 +63,12 @@ export class SnapbotCore {
 
   get logger(): Logger {
     return this.options.logger;
+  }
+
+  /** The authority's key; INTERNAL in a process that holds none (it may only read). */
+  get signer(): Signer {
+    if (!this.options.signer) throw new SnapbotError('INTERNAL', 'This process holds no signing key: only the control process (npm run bot) may queue changes.');
+    return this.options.signer;
   }
 
   get policy(): Policy {

@@ -10,6 +10,7 @@ import {
   type ResultOf,
   type SnapshotJob,
 } from '../../shared/jobs.js';
+import { SIGNED_KINDS, signJob } from '../../shared/job-signing.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF, JOB_RETENTION } from '../../shared/queues.js';
 import { redactRedisUrl } from '../../shared/redis.js';
 import type { SnapbotCore } from './core.js';
@@ -23,6 +24,8 @@ export interface RunJobOptions {
    * that exists. Approved actions use one, so a retried enqueue never runs twice.
    */
   jobId?: string;
+  /** The approval request this job carries out: a worker runs one job per approval. */
+  approvalId?: string;
   /** Called when the job is queued (with its id) and each time the worker reports progress. */
   onQueued?: (jobId: string) => void;
   onProgress?: (progress: JobProgress) => void;
@@ -38,9 +41,11 @@ export async function runJob<J extends SnapshotJob>(
   request: J,
   options: RunJobOptions,
 ): Promise<ResultOf<J['kind']>> {
-  const data = snapshotJobSchema.parse(request);
-  const events = await withRedisErrors(core, () => core.eventsFor(data.host));
   const jobId = options.jobId ?? randomUUID();
+  // Signed for this job id: a worker runs a create, revert or delete only with the authority's signature.
+  const parsed = snapshotJobSchema.parse(request);
+  const data = SIGNED_KINDS.has(parsed.kind) ? signJob(core.signer, jobId, parsed, { approvalId: options.approvalId }) : parsed;
+  const events = await withRedisErrors(core, () => core.eventsFor(data.host));
   const onProgress = ({ jobId: id, data: progress }: { jobId: string; data: unknown }) => {
     if (id !== jobId) return;
     const parsed = jobProgressSchema.safeParse(progress);

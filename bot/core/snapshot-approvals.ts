@@ -25,7 +25,7 @@ export interface GuardedRequest {
   host?: string | undefined;
   name: string;
   requester: Requester;
-  /** The chat member asking; checked against the policy. snapctl sends none. */
+  /** Who is asking (a chat member, or a verified snapctl operator); checked against the policy. */
   actor?: Actor | undefined;
   origin: ApprovalRequest['origin'];
   /** snapctl's `--break-glass`: run at once where the policy allows it, audited as such. */
@@ -50,7 +50,7 @@ export function requestDelete(core: SnapbotCore, input: Omit<GuardedRequest, 'ac
 async function requestGuarded(core: SnapbotCore, input: GuardedRequest, options: OperationOptions): Promise<GuardedOutcome> {
   const { vm, name } = parseInput(guardedSchema, input);
   const direct = input.action === 'revert' ? revertSnapshot : deleteSnapshot;
-  const operation = { vm, host: input.host, name, requestedBy: input.requester.id, actor: input.actor, breakGlass: input.breakGlass };
+  const operation = { vm, host: input.host, name, requestedBy: input.requester.id, actor: input.actor, breakGlass: input.breakGlass, origin: input.origin };
   if (input.breakGlass) return { kind: 'done', result: await direct(core, operation, options) };
 
   if (input.actor) authorize(core.policy, input.actor, input.action, { vm });
@@ -91,7 +91,7 @@ export function snapshotSubjectOf(request: ApprovalRequest): SnapshotSubject {
 export async function executeApproved(core: SnapbotCore, request: ApprovalRequest, options: Pick<RunJobOptions, 'timeoutMs' | 'onProgress'>): Promise<ResultOf<'revert'> | ResultOf<'delete'>> {
   const subject = snapshotSubjectOf(request);
   const base = { host: subject.host, vm: subject.vm, uuid: subject.uuid, requestedBy: request.requester.id, name: subject.snapshot.name, expected: { createdAt: subject.snapshot.createdAt } };
-  const runOptions: RunJobOptions = { ...options, jobId: subject.jobId, onQueued: () => void markActedOn(core, request.id) };
+  const runOptions: RunJobOptions = { ...options, jobId: subject.jobId, approvalId: request.id, onQueued: () => void markActedOn(core, request.id) };
   const about = { actor: request.requester.id, action: subject.action, host: subject.host, vm: subject.vm, snapshot: subject.snapshot.name, requestId: request.id, jobId: subject.jobId };
   try {
     const result =

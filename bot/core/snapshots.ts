@@ -20,13 +20,15 @@ export interface OperationRequest {
   description?: string | undefined;
   /** `snapctl:user@machine` or `discord:<user id>`. */
   requestedBy: string;
-  /** The chat member asking; the policy's role rules decide what they may do. snapctl sends none (approval rules and break-glass still apply to it). */
+  /** Who is asking (a chat member, or a snapctl operator the control process verified); the policy's rules decide what they may do. */
   actor?: Actor | undefined;
   /**
    * snapctl's `--break-glass`: run a revert or delete that needs approval at once. Only
    * when the policy allows it, and always audited as such.
    */
   breakGlass?: { reason: string } | undefined;
+  /** Where the request came from; break-glass is for snapctl only. */
+  origin?: 'discord' | 'snapctl' | undefined;
 }
 
 export interface OperationOptions {
@@ -122,7 +124,7 @@ async function requireNoApproval(core: SnapbotCore, request: OperationRequest, a
       `To ${action} ${vm} on ${host}, ${rule.required} approval(s) from ${rule.approvers.join(', ')} are needed: ask in Discord (/snapshot ${action}) or with snapctl ${action} (which opens the request and waits).`,
     );
   }
-  if (request.actor || !core.policy.breakGlass.snapctl) {
+  if (request.origin !== 'snapctl' || !core.policy.breakGlass.snapctl) {
     throw new SnapbotError('FORBIDDEN', 'Break-glass is not allowed by the policy (breakGlass.snapctl: true allows it for snapctl).');
   }
   await recordAudit(core, { event: 'break-glass', actor: request.requestedBy, action, host, vm, snapshot: name, detail: `without approval: ${request.breakGlass.reason}` });
@@ -153,13 +155,26 @@ export async function revertSnapshot(core: SnapbotCore, request: OperationReques
   const known = host.vms.find((vm) => vm.name === input.vm)?.snapshots.find((snapshot) => snapshot.name === input.name);
   if (known) refuseUnsupportedRevert(host, input.vm, known);
   await requireNoApproval(core, request, 'revert', host.hostId, input.vm, input.name);
-  return auditDirect(core, request, { action: 'revert', host: host.hostId, vm: input.vm, snapshot: input.name }, () =>
-    runJob(
+  return auditDirect(core, request, { action: 'revert', host: host.hostId, vm: input.vm, snapshot: input.name }, async () => {
+    // A revert is bound to the snapshot as it is now (its creation time): one re-created
+    // under the same name in between is refused by the worker, not reverted to.
+    const { snapshot } = await runJob(core, { kind: 'info', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name }, { timeoutMs: options.timeoutMs });
+    refuseUnsupportedRevert(host, input.vm, snapshot);
+    return runJob(
       core,
-      { kind: 'revert', host: host.hostId, vm: input.vm, uuid, requestedBy: input.requestedBy, name: input.name, undoPoint: core.policy.undoPoints },
+      {
+        kind: 'revert',
+        host: host.hostId,
+        vm: input.vm,
+        uuid,
+        requestedBy: input.requestedBy,
+        name: input.name,
+        expected: { createdAt: snapshot.createdAt },
+        undoPoint: core.policy.undoPoints,
+      },
       jobOptions(options, host.hostId),
-    ),
-  );
+    );
+  });
 }
 
 export async function deleteSnapshot(core: SnapbotCore, request: OperationRequest, options: OperationOptions): Promise<ResultOf<'delete'>> {

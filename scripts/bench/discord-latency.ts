@@ -14,6 +14,7 @@ import type { CleanupStack } from './cleanup-stack.js';
 import { startPrivateRedis } from './private-redis.js';
 import { printHeading, printTable, progress, type SectionResult } from './report.js';
 import { ms, summarize } from './stats.js';
+import { benchAuthority } from './processes.js';
 
 export interface DiscordBenchOptions {
   interactions: number;
@@ -57,7 +58,7 @@ export async function runDiscordBench(options: DiscordBenchOptions, cleanups: Cl
   const fake = await FakeDiscord.start(guild.options);
   cleanups.defer('fake discord', () => fake.stop());
   const logger = createLogger('bench-bot', 'silent');
-  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix: PREFIX, logger });
+  const core = await SnapbotCore.connect({ signer: benchAuthority(), redisUrl: redis.url, prefix: PREFIX, logger });
   cleanups.defer('core', () => core.close());
   await seedInventory(core, options.autocompleteVms);
   const bot = await startBot({ token: guild.options.token, guildId: guild.options.guildId, apiUrl: fake.apiUrl, jobTimeoutMs: (options.progressSeconds + 60) * 1000, core, logger });

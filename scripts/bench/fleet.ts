@@ -20,6 +20,7 @@ import { commandCounts, memoryField, startPrivateRedis, type PrivateRedis } from
 import { baseEnv, loadAverage, sleep, startNodeProcess, WORKER_MAIN, type LongRunningProcess } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult, type TargetCheck } from './report.js';
 import { mib, ms, summarize, toSteps } from './stats.js';
+import { benchAuthority } from './processes.js';
 
 /**
  * Section 5: one fleet snapshot over many VMs on many simulated hosts. planFleet →
@@ -368,7 +369,7 @@ async function measureConfiguration(
     ...DEFAULT_POLICY,
     fleet: { ...defaults, perHost, maxConcurrent, approval: { ...defaults.approval, snapshotsAbove: total } },
   };
-  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('bench-fleet-client', 'warn'), policy });
+  const core = await SnapbotCore.connect({ signer: benchAuthority(), redisUrl: redis.url, prefix, logger: createLogger('bench-fleet-client', 'warn'), policy });
   cleanups.defer('client core', () => core.close());
   await waitForHosts(core, options, fleet.hosts);
 

@@ -4,6 +4,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { loadAuthoritySigner } from '../../shared/authority-keys.js';
+import type { Signer } from '../../shared/signing.js';
 
 /**
  * Child processes for the benchmark: timed one-shot commands (snapctl, virsh) and
@@ -154,4 +156,9 @@ export function loadAverage(): string {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The checkout's control-process key (data/authority.key): the workers the bench starts here trust its public half. */
+export function benchAuthority(): Signer {
+  return loadAuthoritySigner({ SNAPBOT_DATA_DIR: join(PROJECT_ROOT, 'data') });
 }

@@ -15,6 +15,7 @@ import { commandCounts, startPrivateRedis } from './private-redis.js';
 import { baseEnv, loadAverage, sleep, timeCommand } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult } from './report.js';
 import { DISTRIBUTION_HEADERS, distributionRow, ms, summarize, toSteps, type Distribution } from './stats.js';
+import { benchAuthority } from './processes.js';
 
 /**
  * Section 1: what the queue adds. The same operations go once through the client API
@@ -195,7 +196,7 @@ export async function runQueueOverhead(options: QueueOverheadOptions, cleanups: 
   });
   const worker = await startWorker(config, hypervisor, logger);
   cleanups.defer('in-process worker', () => worker.close());
-  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('bench-client', 'warn') });
+  const core = await SnapbotCore.connect({ signer: benchAuthority(), redisUrl: redis.url, prefix, logger: createLogger('bench-client', 'warn') });
   cleanups.defer('client core', () => core.close());
   await recorder.waitQuiet();
   recorder.take();

@@ -10,6 +10,7 @@ import { startPrivateRedis } from './private-redis.js';
 import { baseEnv, loadAverage, PROJECT_ROOT, SNAPCTL_MAIN, startNodeProcess, timeCommand, WORKER_MAIN, type TimedRun } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult } from './report.js';
 import { ms, summarize } from './stats.js';
+import { benchAuthority } from './processes.js';
 
 /**
  * Section 2: `snapctl create` end to end on the real libvirt + QEMU, against
@@ -200,7 +201,7 @@ async function timeClientSteps(redisUrl: string, prefix: string, runs: number) {
   const steps = { connect: [] as number[], listHosts: [] as number[], events: [] as number[], close: [] as number[] };
   for (let index = 0; index < runs; index += 1) {
     const started = performance.now();
-    const core = await SnapbotCore.connect({ redisUrl, prefix, logger: createLogger('bench-client', 'warn') });
+    const core = await SnapbotCore.connect({ signer: benchAuthority(), redisUrl, prefix, logger: createLogger('bench-client', 'warn') });
     const connected = performance.now();
     await listHosts(core);
     const listed = performance.now();

@@ -10,6 +10,7 @@ import { memoryField, startPrivateRedis } from './private-redis.js';
 import { baseEnv, loadAverage, processMemory, sleep, startNodeProcess, timeCommand, WORKER_MAIN, type ProcessMemory } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult } from './report.js';
 import { DISTRIBUTION_HEADERS, distributionRow, mib, summarize } from './stats.js';
+import { benchAuthority } from './processes.js';
 
 /**
  * Section 3: the worker process's memory. Its resident set is read from
@@ -79,7 +80,7 @@ export async function runWorkerRss(options: WorkerRssOptions, cleanups: CleanupS
   await sleep(options.idleBeforeMs);
   const idleRss = read(`idle, ${options.idleBeforeMs / 1000} s after "worker ready"`);
 
-  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('bench-client', 'warn') });
+  const core = await SnapbotCore.connect({ signer: benchAuthority(), redisUrl: redis.url, prefix, logger: createLogger('bench-client', 'warn') });
   cleanups.defer('client core', () => core.close());
   const latencies: number[] = [];
   let failures = 0;

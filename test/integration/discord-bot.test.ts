@@ -11,6 +11,7 @@ import { guildFixture, startBotUnderTest, type BotUnderTest } from '../helpers/d
 import type { SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { testAuthority } from '../helpers/authority.js';
 
 /**
  * The bot as users meet it: the real discord.js client built by the bot's own factory,
@@ -226,7 +227,7 @@ describe('startup', () => {
   it('stops with a clear error when the token is wrong', async () => {
     const other = guildFixture();
     const fakeDiscord = await FakeDiscord.start(other.options);
-    const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix: uniquePrefix('badtoken'), logger: createLogger('t', 'silent') });
+    const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix: uniquePrefix('badtoken'), logger: createLogger('t', 'silent') });
     try {
       await expect(
         startBot({ token: 'wrong-token', guildId: other.options.guildId, apiUrl: fakeDiscord.apiUrl, jobTimeoutMs: 1000, core, logger: createLogger('t', 'silent') }),

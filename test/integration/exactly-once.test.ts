@@ -8,6 +8,7 @@ import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import type { SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { testAuthority } from '../helpers/authority.js';
 
 /**
  * Issue 10, finding 9: a revert or delete whose worker is SIGKILLed right after virsh
@@ -48,7 +49,7 @@ async function setup(label: string, workerEnv: Record<string, string> = {}) {
     workers.push(worker);
     return worker;
   };
-  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('test', 'silent') });
+  const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix, logger: createLogger('test', 'silent') });
   cores.push(core);
   const calls = (subcommand: string) => fake.calls().filter((call) => call.argv.includes(subcommand));
   return { fake, vm, snapshot, start, core, calls };
@@ -65,6 +66,12 @@ async function until(check: () => boolean, what: string, timeoutMs = 20_000): Pr
 const dead = (worker: SpawnedProcess) => worker.child.exitCode !== null || worker.child.signalCode !== null;
 const UNDO_POINT = { mode: 'full', keep: 5 } as const;
 
+/** A revert names the snapshot's creation time, as the control process reads it before signing. */
+async function expectedOf(core: SnapbotCore, vm: string, name: string) {
+  const { snapshot } = await runJob(core, { kind: 'info', host: HOST, vm, requestedBy: 'test', name }, { timeoutMs: 30_000 });
+  return { createdAt: snapshot.createdAt };
+}
+
 describe('a worker SIGKILLed right after virsh succeeded', () => {
   it('does not revert twice: the re-run finds its undo point and the target current, and reports success', async () => {
     const { fake, vm, snapshot, start, core, calls } = await setup('revert');
@@ -72,7 +79,9 @@ describe('a worker SIGKILLed right after virsh succeeded', () => {
     const first = await start();
     fake.setFaults([{ match: { subcommand: 'snapshot-revert' }, killParent: true, times: 1 }]);
 
-    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', undoPoint: UNDO_POINT }, { timeoutMs: 60_000 });
+    const expected = await expectedOf(core, vm.name, 'base');
+
+    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', expected, undoPoint: UNDO_POINT }, { timeoutMs: 60_000 });
     await until(() => dead(first), 'the worker to die after snapshot-revert');
     expect(fake.domain(vm.uuid).current).toBe('base');
     await start();
@@ -94,7 +103,9 @@ describe('a worker SIGKILLed right after virsh succeeded', () => {
     const first = await start();
     fake.setFaults([{ match: { subcommand: 'snapshot-revert' }, killParent: true, times: 1 }]);
 
-    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base' }, { timeoutMs: 60_000 });
+    const expected = await expectedOf(core, vm.name, 'base');
+
+    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', expected }, { timeoutMs: 60_000 });
     await until(() => dead(first), 'the worker to die after snapshot-revert');
     await start();
 
@@ -110,7 +121,9 @@ describe('a worker SIGKILLed right after virsh succeeded', () => {
     const first = await start();
     fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, killParent: true, times: 1 }]);
 
-    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', undoPoint: UNDO_POINT }, { timeoutMs: 60_000 });
+    const expected = await expectedOf(core, vm.name, 'base');
+
+    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', expected, undoPoint: UNDO_POINT }, { timeoutMs: 60_000 });
     await until(() => dead(first), 'the worker to die after taking the undo point');
     expect(fake.domain(vm.uuid).current).toMatch(/^pre-revert-/);
     await start();
@@ -149,7 +162,9 @@ describe('a mutation whose virsh is killed at VIRSH_TIMEOUT_MS', () => {
     await start();
     fake.setFaults([{ match: { subcommand: 'snapshot-revert' }, hang: 'after', times: 1 }]);
 
-    const failure = await runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', undoPoint: UNDO_POINT }, { timeoutMs: 60_000 }).then(
+    const expected = await expectedOf(core, vm.name, 'base');
+
+    const failure = await runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', expected, undoPoint: UNDO_POINT }, { timeoutMs: 60_000 }).then(
       () => null,
       (error: unknown) => error,
     );

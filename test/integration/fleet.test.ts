@@ -25,6 +25,7 @@ import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { testAuthority } from '../helpers/authority.js';
 
 /**
  * Fleet runs across several hosts: one worker process per HOST_ID, each on its own fake
@@ -91,7 +92,7 @@ async function fleetOf(label: string, layout: Record<string, string[]>, policyPa
     for (const vm of vms) fake.addDomain({ name: vm });
     hosts.set(hostId, fake);
   }
-  const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('test', 'silent'), policy: loadPolicy(policyPath) });
+  const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix, logger: createLogger('test', 'silent'), policy: loadPolicy(policyPath) });
   cores.push(core);
   // Roomy timings so a loaded machine does not make a host look offline or a job stalled;
   // the tests about lost hosts and restarts shorten them.

@@ -10,6 +10,7 @@ import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { testAuthority } from '../helpers/authority.js';
 
 /**
  * The fleet view of `snapctl hosts` and `/hosts`: real Redis, real worker processes on
@@ -63,7 +64,7 @@ beforeAll(async () => {
   fakeB.addDomain({ name: 'db-01', state: 'running' });
   prefix = uniquePrefix('hosts-view');
   env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
-  core = await SnapbotCore.connect({ redisUrl: redis.url, prefix, logger: createLogger('test', 'silent') });
+  core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix, logger: createLogger('test', 'silent') });
   workerA = await startA();
   // kvm-b reports, then stops; its record stays. (A SIGTERM that lands right after
   // "worker ready" can beat the worker's signal handlers, so wait for the view to agree.)
@@ -200,7 +201,7 @@ describe('many hosts', () => {
 
   beforeAll(async () => {
     fleetPrefix = uniquePrefix('hosts-many');
-    fleetCore = await SnapbotCore.connect({ redisUrl: redis.url, prefix: fleetPrefix, logger: createLogger('test', 'silent') });
+    fleetCore = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix: fleetPrefix, logger: createLogger('test', 'silent') });
     const keys = registryKeys(fleetPrefix);
     const now = new Date().toISOString();
     const write = redis.client.multi();

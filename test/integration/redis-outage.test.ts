@@ -12,6 +12,7 @@ import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import type { SpawnedProcess } from '../helpers/processes.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { testAuthority } from '../helpers/authority.js';
 
 /**
  * Issue 10, finding 8: Redis (AOF, appendfsync always) is SIGKILLed in the middle of a run
@@ -63,7 +64,7 @@ describe('a Redis outage mid-run', () => {
     // is longer than the outage, as in production (30 s vs a restart of a few seconds).
     fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 400 }]);
     worker = await startWorkerProcess({ redisUrl: url, prefix, hostId: HOST, fake, env: { JOB_LOCK_MS: '15000', JOB_STALLED_CHECK_MS: '5000' } });
-    core = await SnapbotCore.connect({ redisUrl: url, prefix, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
+    core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: url, prefix, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
     const live = core;
 
     // Resolves once the job is on the queue, with its result to come (wrapped: a promise

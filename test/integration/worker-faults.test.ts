@@ -7,6 +7,7 @@ import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { testAuthority } from '../helpers/authority.js';
 
 /**
  * What happens when things go wrong on the host: slow and hung virsh, a worker killed
@@ -72,7 +73,7 @@ describe('per-VM ordering', () => {
       { match: { subcommand: 'snapshot-create-as', domain: 'vm-a' }, latencyMs: 300 },
     ]);
     // Enqueued from one process, one after the other, so the queue order is known.
-    const core = await SnapbotCore.connect({ redisUrl: redis.url, prefix: env.SNAPBOT_PREFIX, logger: createLogger('test', 'silent') });
+    const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix: env.SNAPBOT_PREFIX, logger: createLogger('test', 'silent') });
     try {
       const runs: Array<Promise<unknown>> = [];
       for (const [vm, name] of [['vm-a', 'a1'], ['vm-a', 'a2'], ['vm-a', 'a3'], ['vm-a', 'a4'], ['vm-b', 'b1']] as const) {

@@ -1,5 +1,6 @@
 import { SnapbotError } from '../../../shared/errors.js';
 import { fleetJobId, fleetKeys } from '../../../shared/fleet.js';
+import { FLEET_JOB_SIGNATURE_TTL_MS, signJob } from '../../../shared/job-signing.js';
 import { snapshotJobSchema, type SnapshotJob } from '../../../shared/jobs.js';
 import { fleetIndexKeys } from '../../../shared/keys.js';
 import { markActedOn } from '../approvals.js';
@@ -29,13 +30,15 @@ export async function startFleetRun(core: SnapbotCore, runId: string, from: 'pre
   await setup.exec();
 
   const byHost = new Map<string, FleetTarget[]>();
+  const expiresAt = Date.now() + FLEET_JOB_SIGNATURE_TTL_MS;
   for (const target of plan.targets) byHost.set(target.host, [...(byHost.get(target.host) ?? []), target]);
   await Promise.all(
     [...byHost].map(([host, targets]) =>
       core.queueFor(host).addBulk(
         targets.map((target) => {
-          const data = fleetJob(plan, target);
-          return { name: data.kind, data, opts: { jobId: fleetJobId(plan.id, target.index), attempts: JOB_ATTEMPTS, backoff: JOB_BACKOFF, ...JOB_RETENTION } };
+          const jobId = fleetJobId(plan.id, target.index);
+          const data = signJob(core.signer, jobId, fleetJob(plan, target), { expiresAt });
+          return { name: data.kind, data, opts: { jobId, attempts: JOB_ATTEMPTS, backoff: JOB_BACKOFF, ...JOB_RETENTION } };
         }),
       ),
     ),

@@ -8,6 +8,8 @@ import { HostSlots } from '../../../worker/host-slots.js';
 import { VirshHypervisor } from '../../../worker/hypervisor/virsh.js';
 import type { VirshRunner } from '../../../worker/hypervisor/virsh-runner.js';
 import { HostInventory } from '../../../worker/inventory.js';
+import { JobAdmission } from '../../../worker/job-admission.js';
+import { Signer } from '../../../shared/signing.js';
 import { createJobProcessor } from '../../../worker/process-job.js';
 import { VmLocks } from '../../../worker/vm-lock.js';
 
@@ -28,14 +30,13 @@ function capture() {
   return { lines, logger: createLogger('snapbot-worker', 'debug', stream) };
 }
 
-/** A host with one running VM whose snapshot-create-as fails: libvirtd went away. */
+/** A host with one running VM whose snapshot queries fail: libvirtd went away. */
 const runner: VirshRunner = async ({ args }) => {
   const ok = (stdout: string) => ({ exitCode: 0, signal: undefined, stdout, stderr: '', durationMs: 1, timedOut: false });
   const sub = args[1];
   if (sub === 'list') return ok(`${UUID}\n\n`);
   if (sub === 'domname') return ok('web-01\n\n');
   if (sub === 'domstate') return ok('running\n\n');
-  if (sub === 'snapshot-list') return ok('\n');
   return { exitCode: 1, signal: undefined, stdout: '', stderr: 'error: failed to connect to the hypervisor\n', durationMs: 1, timedOut: false };
 };
 
@@ -52,14 +53,16 @@ function processorFor(root: Logger) {
     redis: {} as Redis,
     prefix: '{test}',
     fleetPermitLeaseMs: 1000,
+    // An info job needs no signature, so the admission never reaches Redis here.
+    admission: new JobAdmission({ verifier: Signer.generate(), redis: {} as Redis, prefix: '{test}', hostId: 'kvm-a', logger: root }),
   });
 }
 
 function createJob(id: string): Job {
   return {
     id,
-    name: 'create',
-    data: { kind: 'create', host: 'kvm-a', vm: 'web-01', requestedBy: 'test', name: 'before-upgrade', mode: 'disk-only' },
+    name: 'info',
+    data: { kind: 'info', host: 'kvm-a', vm: 'web-01', requestedBy: 'test', name: 'before-upgrade' },
     attemptsMade: 0,
     stalledCounter: 0,
     opts: { attempts: 1 },
@@ -79,8 +82,8 @@ describe('job log lines', () => {
     await expect(processorFor(root)(createJob('job-42'))).rejects.toThrow(/HYPERVISOR_UNAVAILABLE/);
 
     const failed = lines.filter((line) => line.includes('"msg":"virsh failed"'));
-    expect(failed).toHaveLength(1);
-    expect(JSON.parse(failed[0]!)).toMatchObject({ jobId: 'job-42', host: 'kvm-a', vm: 'web-01', kind: 'create', code: 'HYPERVISOR_UNAVAILABLE' });
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    for (const line of failed) expect(JSON.parse(line)).toMatchObject({ jobId: 'job-42', host: 'kvm-a', vm: 'web-01', kind: 'info', code: 'HYPERVISOR_UNAVAILABLE' });
     // Every line about the job says which job, and no line says host twice.
     const aboutJob = lines.filter((line) => line.includes('"jobId"'));
     expect(aboutJob.length).toBeGreaterThanOrEqual(2);
@@ -94,6 +97,7 @@ describe('job log lines', () => {
     await expect(process(createJob('job-1'))).rejects.toThrow();
     await expect(process(createJob('job-2'))).rejects.toThrow();
     const ids = lines.filter((line) => line.includes('"msg":"virsh failed"')).map((line) => (JSON.parse(line) as { jobId: string }).jobId);
-    expect(ids).toEqual(['job-1', 'job-2']);
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+    expect([...new Set(ids)]).toEqual(['job-1', 'job-2']);
   });
 });

@@ -23,6 +23,7 @@ import { SnapbotCore } from '../../../../bot/core/core.js';
 import { fleetKeys } from '../../../../shared/fleet.js';
 import { createLogger } from '../../../../shared/logger.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../../../helpers/redis.js';
+import { testAuthority } from '../../../helpers/authority.js';
 
 /**
  * The approvals module against a real Redis (its decisions are Lua scripts). Approvals
@@ -39,7 +40,7 @@ const HOUR = 3_600_000;
 
 beforeAll(async () => {
   redis = await startTestRedis();
-  core = await SnapbotCore.connect({ redisUrl: redis.url, prefix: uniquePrefix('approvals-clock'), logger: createLogger('test', 'silent') });
+  core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix: uniquePrefix('approvals-clock'), logger: createLogger('test', 'silent') });
 });
 
 afterEach(() => {
