@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDotEnv, managedRedisPasswordFile, MANAGED_REDIS_URL } from '../shared/config.js';
+import { loadAuthoritySigner } from '../shared/authority-keys.js';
 import { SnapbotError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { redactRedisUrl } from '../shared/redis.js';
@@ -12,7 +13,8 @@ import { loadOrCreateRedisPassword, portInUse, startRedisServer, type RedisServe
  * `npm start`: everything for a single KVM host in one command. When REDIS_URL is unset
  * it runs a managed redis-server (AOF, fsync always, noeviction, data under ./data,
  * loopback only, a password made on first start in ./data/redis.password); then the
- * worker for the local libvirt, and the Discord bot when DISCORD_TOKEN is set. A
+ * worker for the local libvirt, and the control process (`npm run bot`: policy, approvals,
+ * job signing, snapctl's requests; Discord too when DISCORD_TOKEN is set). A
  * managed Redis that dies is restarted (with backoff) on the same port, data and
  * password. Ctrl-C or SIGTERM stops them in order: bot and worker first (running virsh
  * calls finish), Redis last.
@@ -116,12 +118,13 @@ async function main(): Promise<void> {
     process.exit(exitCode);
   };
 
+  // The control process's key, made now if it is the first start, so that the worker
+  // (which trusts only that key's jobs) never starts before it exists.
+  const authority = loadAuthoritySigner({ SNAPBOT_DATA_DIR: env.SNAPBOT_DATA_DIR || 'data', SNAPBOT_SIGNING_KEY: env.SNAPBOT_SIGNING_KEY || undefined });
+  env.SNAPBOT_AUTHORITY_KEY ||= authority.publicKeyPem();
+  launch('bot', 'bot/main.js');
   launch('worker', 'worker/main.js');
-  if (env.DISCORD_TOKEN) {
-    launch('bot', 'bot/discord/main.js');
-  } else {
-    logger.info('DISCORD_TOKEN unset: running without the Discord bot (snapctl works against this Redis)');
-  }
+  if (!env.DISCORD_TOKEN) logger.info('DISCORD_TOKEN unset: the control process serves snapctl only (no Discord)');
   for (const { name, process: child } of children) {
     child.on('exit', (code, signal) => {
       if (stopping) return;

@@ -24,6 +24,8 @@ export const commonEnvSchema = z.object({
     .optional(),
   SNAPBOT_PREFIX: z.string().min(1).default(DEFAULT_PREFIX),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where the managed Redis and the keys live (default ./data). */
+  SNAPBOT_DATA_DIR: z.string().min(1).default('data'),
 });
 
 export const workerEnvSchema = commonEnvSchema.extend({
@@ -44,17 +46,40 @@ export const workerEnvSchema = commonEnvSchema.extend({
   /** BullMQ job lock; a job whose worker died is taken up again after this (tests shorten it). */
   JOB_LOCK_MS: positiveInt(30_000),
   JOB_STALLED_CHECK_MS: positiveInt(30_000),
+  /**
+   * The control process's public key (PEM, or a path to it): this worker runs a create,
+   * revert or delete only when that key signed it. Default: SNAPBOT_DATA_DIR/authority.key.pub.
+   */
+  SNAPBOT_AUTHORITY_KEY: z.string().min(1).optional(),
 });
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;
 
+/**
+ * snapctl. It reads Redis directly and sends every change to the control process, which
+ * applies its own policy: snapctl has no SNAPBOT_POLICY of its own (a user could point it
+ * at any file). Its key: SNAPCTL_KEY, or made on first use (see bot/cli/operator-key.ts).
+ */
 export const clientEnvSchema = commonEnvSchema.extend({
-  /** snapctl follows the same policy as the bot for approvals and break-glass. */
-  SNAPBOT_POLICY: z.string().min(1).optional(),
+  /** snapctl's Ed25519 private key (PEM file). */
+  SNAPCTL_KEY: z.string().min(1).optional(),
 });
+
+/** The control process (`npm run bot`): policy, approvals and signing; Discord too when DISCORD_TOKEN is set. */
+export const controlEnvSchema = commonEnvSchema.extend({
+  SNAPBOT_POLICY: z.string().min(1).optional(),
+  /** How long a chat command or a snapctl request waits for its job. */
+  BOT_JOB_TIMEOUT_MS: positiveInt(30 * 60_000),
+  /** The control process's Ed25519 private key (PEM file); default SNAPBOT_DATA_DIR/authority.key, made on first start. */
+  SNAPBOT_SIGNING_KEY: z.string().min(1).optional(),
+  /** Serve Discord too (then DISCORD_APP_ID and DISCORD_GUILD_ID are required). */
+  DISCORD_TOKEN: z.string().min(1).optional(),
+});
+export type ControlConfig = z.infer<typeof controlEnvSchema>;
+export type ClientConfig = z.infer<typeof clientEnvSchema>;
 
 const snowflake = (name: string) => z.string().regex(/^\d{15,21}$/, `${name} must be a Discord id (digits)`);
 
-export const botEnvSchema = commonEnvSchema.extend({
+export const botEnvSchema = controlEnvSchema.extend({
   DISCORD_TOKEN: z.string({ error: 'DISCORD_TOKEN is required: the bot token from the Discord developer portal' }).min(1),
   DISCORD_APP_ID: snowflake('DISCORD_APP_ID'),
   /** The one server snapbot serves: commands are registered there; interactions from any other server or a DM are refused. */
@@ -66,9 +91,6 @@ export const botEnvSchema = commonEnvSchema.extend({
   DISCORD_CHANNEL_ID: snowflake('DISCORD_CHANNEL_ID').optional(),
   /** REST base override (tests, proxies), passed to discord.js `rest.api`. */
   DISCORD_API_URL: z.url().optional(),
-  SNAPBOT_POLICY: z.string().min(1).optional(),
-  /** How long a chat command waits for its job. */
-  BOT_JOB_TIMEOUT_MS: positiveInt(30 * 60_000),
 });
 
 /** Reads `.env` from the working directory into process.env (existing variables win). */
@@ -78,7 +100,8 @@ export function loadDotEnv(path = '.env'): void {
 
 /** Parses the environment with `schema`, turning zod issues into one readable VALIDATION error. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
-  const parsed = schema.safeParse(env);
+  // An empty value means unset: compose files and env files write `X=` for "not given".
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
   throw new SnapbotError('VALIDATION', `Invalid configuration: ${problems.join('; ')}`);

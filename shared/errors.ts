@@ -20,6 +20,7 @@ export const ERROR_SENTENCES = {
   CANCELLED: 'The operation was cancelled before it started; nothing was done.',
   PARTIAL: 'Part of the fleet run failed or did not run; the report says which.',
   REDIS_UNAVAILABLE: 'Cannot reach Redis (check REDIS_URL).',
+  CONTROL_UNAVAILABLE: 'No control process (npm run bot, or npm start) is running to take the request.',
   INTERNAL: 'Internal error.',
 } as const;
 

@@ -62,6 +62,24 @@ export const approvalRuleSchema = z
   .strict();
 export type ApprovalRule = z.infer<typeof approvalRuleSchema>;
 
+/**
+ * A snapctl user. Their requests are signed with `key`; the rules that name one of their
+ * `roles` (role ids, as for Discord members), or `@administrators` when `administrator`,
+ * apply to them. `discordUser` links them to their Discord account, so they cannot
+ * approve from Discord what they asked for from snapctl (or the other way round).
+ */
+export const operatorSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'operator name: letters, digits, ".", "_", "-" (at most 64)'),
+    /** OpenSSH one-line Ed25519 public key, as `snapctl key` prints it. */
+    key: z.string().regex(/^ssh-ed25519 [A-Za-z0-9+/]+={0,2}( .*)?$/, 'key must be an "ssh-ed25519 AAAA…" line (snapctl key prints it)'),
+    roles: z.array(z.string().min(1)).default([]),
+    administrator: z.boolean().default(false),
+    discordUser: z.string().regex(/^\d{15,21}$/, 'discordUser must be a Discord user id (digits)').optional(),
+  })
+  .strict();
+export type Operator = z.infer<typeof operatorSchema>;
+
 const DEFAULT_FLEET_POLICY = {
   perHost: 4,
   maxConcurrent: 64,
@@ -104,8 +122,17 @@ export const policySchema = z
       .default(DEFAULT_FLEET_POLICY),
     /** `snapctl revert --break-glass` runs without approval (and is audited loudly) only when allowed here. */
     breakGlass: z.object({ snapctl: z.boolean().default(false) }).strict().default({ snapctl: false }),
+    /** snapctl users: each signs its requests with its key; the control process applies these rules to them. */
+    operators: z.array(operatorSchema).default([]),
+    /**
+     * Trust the snapctl key in the control process's own data directory (made by snapctl
+     * run there) as an administrator. Always so without a policy file; with one, only when
+     * this says so.
+     */
+    localAdministrator: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((policy) => new Set(policy.operators.map((operator) => operator.name)).size === policy.operators.length, 'operators: each name once');
 export type Policy = z.infer<typeof policySchema>;
 
 /** Reverts and deletes need one administrator who is not the requester, within 15 minutes. */
@@ -123,6 +150,8 @@ export const DEFAULT_POLICY: Policy = {
   undoPoints: { mode: 'full', keep: 3 },
   fleet: DEFAULT_FLEET_POLICY,
   breakGlass: { snapctl: false },
+  operators: [],
+  localAdministrator: true,
 };
 
 /** The approval rule for this action on this host and VM, or undefined when none is needed. */

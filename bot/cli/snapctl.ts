@@ -1,32 +1,21 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { hostname, userInfo } from 'node:os';
-import { clientEnvSchema, loadDotEnv, parseEnv, redisUrlOf } from '../../shared/config.js';
+import { z } from 'zod';
+import { clientEnvSchema, loadDotEnv, parseEnv, redisUrlOf, type ClientConfig } from '../../shared/config.js';
+import type { ControlOperation, ControlProgress } from '../../shared/control.js';
 import { SnapbotError, toErrorPayload, type ErrorPayload } from '../../shared/errors.js';
-import type { JobProgress, JobResult } from '../../shared/jobs.js';
+import { jobResultSchema, type JobProgress, type JobResult } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
-import { loadPolicy } from '../../shared/policy.js';
-import { botOnline } from '../core/approvals.js';
+import { formatSshEd25519 } from '../../shared/ssh-keys.js';
+import { approvalRequestSchema, botOnline } from '../core/approvals.js';
 import { readAudit } from '../core/audit.js';
 import { SnapbotCore } from '../core/core.js';
 import { readHostsOverview } from '../core/hosts.js';
-import { awaitApprovedResult, requestDelete, requestRevert } from '../core/snapshot-approvals.js';
-import { createSnapshot, listSnapshots, snapshotInfo, type OperationOptions, type OperationRequest } from '../core/snapshots.js';
-import {
-  awaitFleetDecision,
-  cancelFleet,
-  confirmFleet,
-  fleetList,
-  fleetOutcome,
-  fleetSummary,
-  getFleetRun,
-  planFleet,
-  planRetryOfFailed,
-  watchFleetRun,
-  type FleetPlan,
-  type FleetRequester,
-  type FleetSummary,
-} from '../core/fleet/index.js';
+import { listSnapshots, snapshotInfo, type OperationOptions, type OperationRequest } from '../core/snapshots.js';
+import { fleetList, fleetOutcome, fleetPlanSchema, fleetSummary, watchFleetRun, type FleetSummary } from '../core/fleet/index.js';
+import { callControl } from './control-client.js';
+import { loadSnapctlSigner, snapctlKeyPath } from './operator-key.js';
 import { renderFleetList, renderFleetPreview, renderFleetProgress, renderFleetSummary } from './render-fleet.js';
 import { renderAudit, renderHosts, renderResult } from './render-text.js';
 
@@ -34,6 +23,14 @@ import { renderAudit, renderHosts, renderResult } from './render-text.js';
  * snapctl: the same operations as the Discord commands, for shells, scripts and cron.
  * Exit status 0 only on success; `--json` prints exactly one object with `ok`.
  */
+
+function userName(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `unknown@${hostname()}`; // no passwd entry in some containers
+  }
+}
 
 interface GlobalOptions {
   json?: boolean;
@@ -64,42 +61,55 @@ function parseSeconds(value: string): number {
   return seconds;
 }
 
-function requester(): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    /* no passwd entry in some containers */
-  }
-  return `snapctl:${user}@${hostname()}`;
-}
-
 function printFailure(error: ErrorPayload, json: boolean): void {
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, ...error })}\n`);
   else process.stderr.write(`snapctl: ${error.code}: ${error.message}\n`);
 }
 
-async function withCore<T>(work: (core: SnapbotCore) => Promise<T>): Promise<T> {
+function clientConfig(): ClientConfig {
   loadDotEnv();
-  const config = parseEnv(clientEnvSchema);
+  return parseEnv(clientEnvSchema);
+}
+
+/** A connection for reads. snapctl holds no signing key and no policy: changes go to the control process. */
+async function withCore<T>(work: (core: SnapbotCore, config: ClientConfig) => Promise<T>): Promise<T> {
+  const config = clientConfig();
   const core = await SnapbotCore.connect({
     redisUrl: redisUrlOf(config),
     prefix: config.SNAPBOT_PREFIX,
     logger: createLogger('snapctl', process.env.LOG_LEVEL ?? 'warn'),
-    policy: loadPolicy(config.SNAPBOT_POLICY),
   });
   try {
-    return await work(core);
+    return await work(core, config);
   } finally {
     await core.close();
   }
 }
 
-type Operation = (core: SnapbotCore, request: OperationRequest, options: OperationOptions) => Promise<JobResult>;
-
-async function runOperation(operation: Operation, target: TargetOptions, global: GlobalOptions): Promise<void> {
+/** Sends a change to the control process, signed with this user's key, printing its progress on stderr. */
+function requestChange(core: SnapbotCore, config: ClientConfig, operation: ControlOperation, global: GlobalOptions): Promise<unknown> {
   const json = Boolean(global.json);
-  const request: OperationRequest = { ...target, requestedBy: requester() };
+  return callControl(core, loadSnapctlSigner(config), operation, {
+    timeoutMs: global.timeout * 1000,
+    onProgress: (progress: ControlProgress) => {
+      if (json) return;
+      if (progress.type === 'queued') process.stderr.write(`queued job ${progress.jobId} on host ${progress.host}\n`);
+      else if (progress.type === 'job') process.stderr.write(`${progress.phase}: ${progress.message}\n`);
+      else process.stderr.write(`${progress.text}\n`);
+    },
+  });
+}
+
+function printResult(result: JobResult, json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
+  else process.stdout.write(`${renderResult(result)}\n`);
+}
+
+type Read = (core: SnapbotCore, request: OperationRequest, options: OperationOptions) => Promise<JobResult>;
+
+/** list and info: read from the host directly (reads need no signature). */
+async function runRead(read: Read, target: TargetOptions, global: GlobalOptions): Promise<void> {
+  const json = Boolean(global.json);
   const options: OperationOptions = {
     timeoutMs: global.timeout * 1000,
     onQueued: (jobId, host) => {
@@ -109,60 +119,45 @@ async function runOperation(operation: Operation, target: TargetOptions, global:
       if (!json) process.stderr.write(`${progress.phase}: ${progress.message}\n`);
     },
   };
-  const result = await withCore((core) => operation(core, request, options));
-  if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
-  else process.stdout.write(`${renderResult(result)}\n`);
+  printResult(await withCore((core) => read(core, { ...target, requestedBy: 'snapctl' }, options)), json);
+}
+
+async function runCreate(target: TargetOptions, global: GlobalOptions): Promise<void> {
+  const { vm, host, name, mode, description } = target;
+  const answer = await withCore((core, config) => requestChange(core, config, { op: 'create', vm, host, name, mode, description }, global));
+  printResult(jobResultSchema.parse(answer), Boolean(global.json));
 }
 
 function say(json: boolean, text: string): void {
   if (!json) process.stderr.write(`${text}\n`);
 }
 
+const guardedAnswerSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('done'), result: jobResultSchema }),
+  z.object({ kind: z.literal('pending'), request: approvalRequestSchema }),
+]);
+
 /**
- * Revert and delete follow the policy: when it wants approval, snapctl opens the request
- * (a bot posts it in the channel) and waits for the decision and the result; --no-wait
- * prints the request id instead; --break-glass runs at once where the policy allows it.
+ * Revert and delete follow the control process's policy: when it wants approval, the
+ * request is opened (a bot posts it in the channel) and snapctl waits for the decision
+ * and the result; --no-wait prints the request id instead; --break-glass runs at once
+ * where the policy allows it.
  */
 async function runGuarded(action: 'revert' | 'delete', options: GuardedOptions, global: GlobalOptions): Promise<void> {
   const json = Boolean(global.json);
-  const timeoutMs = global.timeout * 1000;
-  const printResult = (result: JobResult) => {
-    if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
-    else process.stdout.write(`${renderResult(result)}\n`);
-  };
-  await withCore(async (core) => {
-    if (options.breakGlass !== undefined) say(json, `BREAK-GLASS: running ${action} without approval; this is audited.`);
-    const ask = action === 'revert' ? requestRevert : requestDelete;
-    const outcome = await ask(
-      core,
-      {
-        vm: options.vm,
-        host: options.host,
-        name: options.name,
-        requester: { id: requester(), userId: null, displayName: requester() },
-        origin: 'snapctl',
-        breakGlass: options.breakGlass === undefined ? undefined : { reason: options.breakGlass },
-      },
-      { timeoutMs, onQueued: (jobId, host) => say(json, `queued job ${jobId} on host ${host}`) },
+  await withCore(async (core, config) => {
+    if (options.breakGlass !== undefined) say(json, `BREAK-GLASS: asking to ${action} without approval; this is audited.`);
+    else if (options.wait && !(await botOnline(core))) say(json, 'No Discord bot is online right now: an approval request is posted when one starts.');
+    const answer = guardedAnswerSchema.parse(
+      await requestChange(core, config, { op: action, vm: options.vm, host: options.host, name: options.name, breakGlass: options.breakGlass, wait: options.wait }, global),
     );
-    if (outcome.kind === 'done') {
-      printResult(outcome.result);
+    if (answer.kind === 'done') {
+      printResult(answer.result, json);
       return;
     }
-    const { request: pending } = outcome;
-    if (!options.wait) {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: true, status: 'pending', requestId: pending.id, expiresAt: pending.expiresAt })}\n`);
-      else process.stdout.write(`Approval requested: ${pending.id} (expires ${pending.expiresAt}).\n`);
-      return;
-    }
-    say(json, `Approval requested: ${pending.id}; needs ${pending.required} approval(s) from ${pending.approvers.join(', ')} by ${pending.expiresAt}. Waiting…`);
-    if (!(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
-    printResult(
-      await awaitApprovedResult(core, pending, {
-        timeoutMs,
-        onApproved: (approvals) => say(json, `Approved by ${approvals} of ${pending.required}; running on ${pending.subject.host}…`),
-      }),
-    );
+    const pending = answer.request;
+    if (json) process.stdout.write(`${JSON.stringify({ ok: true, status: 'pending', requestId: pending.id, expiresAt: pending.expiresAt })}\n`);
+    else process.stdout.write(`Approval requested: ${pending.id} (expires ${pending.expiresAt}).\n`);
   });
 }
 
@@ -209,39 +204,36 @@ async function followFleetRun(core: SnapbotCore, runId: string, json: boolean): 
   });
 }
 
+const confirmAnswerSchema = z.object({ kind: z.enum(['started', 'pending']), status: z.string(), expiresAt: z.string().nullable() });
+
 /**
- * A fleet snapshot or delete: the preview first; with --yes it is confirmed (and waits for
- * approval when the policy wants it, a bot posting the request), then followed to the end.
+ * A fleet snapshot or delete: the preview first (planned by the control process); with
+ * --yes it is confirmed (and waits for approval when the policy wants it, a bot posting
+ * the request), then followed to the end.
  */
-async function runFleet(makePlan: (core: SnapbotCore, who: FleetRequester) => Promise<FleetPlan>, options: Pick<FleetRunOptions, 'yes' | 'wait'>, global: GlobalOptions): Promise<void> {
+async function runFleet(plan: ControlOperation, options: Pick<FleetRunOptions, 'yes' | 'wait'>, global: GlobalOptions): Promise<void> {
   const json = Boolean(global.json);
-  const who = { id: requester(), userId: null, displayName: requester() };
-  await withCore(async (core) => {
-    const plan = await makePlan(core, who);
+  await withCore(async (core, config) => {
+    const preview = fleetPlanSchema.parse(await requestChange(core, config, plan, global));
     if (!options.yes) {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, preview: plan })}\n`);
-      else process.stdout.write(`${renderFleetPreview(plan)}\nNothing was started: run again with --yes to go ahead.\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, preview })}\n`);
+      else process.stdout.write(`${renderFleetPreview(preview)}\nNothing was started: run again with --yes to go ahead.\n`);
       return;
     }
-    say(json, renderFleetPreview(plan));
-    const confirmed = await confirmFleet(core, plan.id);
+    say(json, renderFleetPreview(preview));
+    if (preview.approval && options.wait && !(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
+    const confirmed = confirmAnswerSchema.parse(await requestChange(core, config, { op: 'fleet-confirm', runId: preview.id, wait: options.wait }, global));
     if (confirmed.kind === 'pending') {
-      if (!options.wait) {
-        if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, status: 'pending', runId: plan.id, expiresAt: confirmed.run.expiresAt })}\n`);
-        else process.stdout.write(`Approval requested for fleet run ${plan.id} (expires ${confirmed.run.expiresAt}).\n`);
-        return;
-      }
-      say(json, `Approval requested for fleet run ${plan.id} (${plan.approval?.reason}); waiting until ${confirmed.run.expiresAt}…`);
-      if (!(await botOnline(core))) say(json, 'No Discord bot is online right now: the request is posted when one starts.');
-      await awaitFleetDecision(core, plan.id, { timeoutMs: global.timeout * 1000 });
+      if (json) process.stdout.write(`${JSON.stringify({ ok: true, started: false, status: 'pending', runId: preview.id, expiresAt: confirmed.expiresAt })}\n`);
+      else process.stdout.write(`Approval requested for fleet run ${preview.id} (expires ${confirmed.expiresAt}).\n`);
+      return;
     }
-    printFleetOutcome(await followFleetRun(core, plan.id, json), json);
+    printFleetOutcome(await followFleetRun(core, preview.id, json), json);
   });
 }
 
-
-function newRun(action: 'snapshot' | 'delete', options: FleetRunOptions) {
-  return { action, target: options.target, name: options.name, mode: options.mode, description: options.description, origin: 'snapctl' as const };
+function newRun(action: 'snapshot' | 'delete', options: FleetRunOptions): ControlOperation {
+  return { op: 'fleet-plan', action, target: options.target, name: options.name, mode: options.mode, description: options.description };
 }
 
 export function buildProgram(): Command {
@@ -264,12 +256,12 @@ export function buildProgram(): Command {
     .option('--name <snapshot>', 'snapshot name (default: snap-YYYYMMDD-HHMMSS)')
     .addOption(new Option('--mode <mode>', 'disk-only: atomic external disk snapshot; full: memory + disk').choices(['disk-only', 'full']).default('disk-only'))
     .option('--description <text>', 'free text stored with the snapshot')
-    .action((options: TargetOptions) => runOperation(createSnapshot, options, global()));
+    .action((options: TargetOptions) => runCreate(options, global()));
   withTarget(program.command('list').description("list a VM's snapshots, newest first"), false).action((options: TargetOptions) =>
-    runOperation(listSnapshots, options, global()),
+    runRead(listSnapshots, options, global()),
   );
   withTarget(program.command('info').description('show one snapshot'), true).action((options: TargetOptions) =>
-    runOperation(snapshotInfo, options, global()),
+    runRead(snapshotInfo, options, global()),
   );
   for (const action of ['revert', 'delete'] as const) {
     withTarget(
@@ -303,7 +295,7 @@ export function buildProgram(): Command {
     .option('--description <text>', 'free text stored with each snapshot')
     .option('--yes', 'go ahead after the preview')
     .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
-    .action((options: FleetRunOptions) => runFleet((core, who) => planFleet(core, { ...newRun('snapshot', options), requester: who }), options, global()));
+    .action((options: FleetRunOptions) => runFleet(newRun('snapshot', options), options, global()));
   fleet
     .command('delete')
     .description('delete the named snapshot (or those matching a glob) on every selected VM (preview; --yes runs it)')
@@ -311,7 +303,7 @@ export function buildProgram(): Command {
     .requiredOption('--name <name or glob>', 'snapshot name, or a glob such as pre-rollout-*')
     .option('--yes', 'go ahead after the preview')
     .option('--no-wait', 'open the approval request, print the run id, and return')
-    .action((options: FleetRunOptions) => runFleet((core, who) => planFleet(core, { ...newRun('delete', options), requester: who }), options, global()));
+    .action((options: FleetRunOptions) => runFleet(newRun('delete', options), options, global()));
   fleet
     .command('list')
     .description('which selected VMs have which snapshots (from the hosts\' inventories)')
@@ -339,8 +331,8 @@ export function buildProgram(): Command {
     .description('stop a fleet run: what has not started will not run; what runs finishes')
     .action(async (runId: string) => {
       const json = Boolean(global().json);
-      await withCore(async (core) => {
-        const run = await cancelFleet(core, runId, { id: requester() });
+      await withCore(async (core, config) => {
+        const run = z.object({ status: z.string() }).parse(await requestChange(core, config, { op: 'fleet-cancel', runId }, global()));
         if (run.status === 'discarded') {
           // A preview or an approval request: nothing had been queued.
           if (json) process.stdout.write(`${JSON.stringify({ ok: true, runId, status: run.status })}\n`);
@@ -357,7 +349,21 @@ export function buildProgram(): Command {
     .option('--yes', 'go ahead after the preview')
     .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
     // The retry keeps the run's own action: a retried delete deletes.
-    .action((runId: string, options: Pick<FleetRunOptions, 'yes' | 'wait'>) => runFleet((core, who) => planRetryOfFailed(core, runId, who), options, global()));
+    .action((runId: string, options: Pick<FleetRunOptions, 'yes' | 'wait'>) => runFleet({ op: 'fleet-retry', runId }, options, global()));
+  program
+    .command('key')
+    .description("this snapctl's public key, as the policy's operators list it (it signs every change snapctl asks for)")
+    .action(() => {
+      const config = clientConfig();
+      const signer = loadSnapctlSigner(config);
+      const { path, local } = snapctlKeyPath(config);
+      const line = formatSshEd25519(signer.publicKey, `snapctl@${userName()}`);
+      if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, key: line, keyId: signer.keyId, path, localAdministrator: local })}\n`);
+      else
+        process.stdout.write(
+          `${line}\n# key ${signer.keyId}, ${path}${local ? ' (this checkout\'s local administrator key)' : ''}\n# add it to the policy: operators: [{ name: …, key: "<the line above>", roles: […] }]\n`,
+        );
+    });
   program
     .command('hosts')
     .description('every KVM host that has reported: online, stale or offline; versions, capabilities, VMs, queue depth, last error')

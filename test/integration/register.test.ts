@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 /** `npm run register` and `npm run bot` as processes, against the fake Discord. */
 const REGISTER = fileURLToPath(new URL('../../dist/bot/discord/register.js', import.meta.url));
-const BOT = fileURLToPath(new URL('../../dist/bot/discord/main.js', import.meta.url));
+const BOT = fileURLToPath(new URL('../../dist/bot/main.js', import.meta.url));
 const guild = guildFixture();
 let fake: FakeDiscord;
 

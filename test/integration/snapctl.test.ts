@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { LITERAL_NAMES, REFUSED_NAMES } from '../fixtures/names-table.js';
 import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
+import { startControlProcess } from '../helpers/control-process.js';
 import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { FAKE_LIBVIRT_URI, startWorkerProcess } from '../helpers/worker-process.js';
@@ -13,6 +14,7 @@ import { FAKE_LIBVIRT_URI, startWorkerProcess } from '../helpers/worker-process.
 let redis: TestRedis;
 let fake: FakeVirshHost;
 let worker: SpawnedProcess;
+let control: SpawnedProcess;
 let env: Record<string, string>;
 let web: { uuid: string; name: string };
 let db: { uuid: string; name: string };
@@ -49,9 +51,11 @@ beforeAll(async () => {
   const prefix = uniquePrefix('snapctl');
   env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
   worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId: 'kvm-a', fake });
+  control = await startControlProcess(env);
 });
 
 afterAll(async () => {
+  await control?.stop();
   await worker?.stop();
   await fake?.dispose();
   await redis?.stop();

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { join } from 'node:path';
+import { botEnvSchema, controlEnvSchema, loadDotEnv, parseEnv, redisUrlOf } from '../shared/config.js';
+import { dataDir, loadAuthoritySigner, OPERATOR_KEY_FILE } from '../shared/authority-keys.js';
+import { SnapbotError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { loadPolicy } from '../shared/policy.js';
+import { startControlServer } from './core/control-server.js';
+import { SnapbotCore } from './core/core.js';
+import { OperatorDirectory } from './core/operators.js';
+import { startBot, type RunningBot } from './discord/bot.js';
+
+/**
+ * `npm run bot`: the control process, the one place where policy, approvals and
+ * break-glass are decided and jobs are signed. It takes snapctl's signed requests, and
+ * serves Discord too when DISCORD_TOKEN is set.
+ */
+async function main(): Promise<void> {
+  loadDotEnv();
+  const config = parseEnv(controlEnvSchema);
+  const discord = config.DISCORD_TOKEN ? parseEnv(botEnvSchema) : undefined;
+  const logger = createLogger('snapbot-bot', config.LOG_LEVEL);
+  const policy = loadPolicy(config.SNAPBOT_POLICY);
+  const signer = loadAuthoritySigner(config);
+  const localAdministratorKey = !config.SNAPBOT_POLICY || policy.localAdministrator ? join(dataDir(config), `${OPERATOR_KEY_FILE}.pub`) : undefined;
+  const directory = new OperatorDirectory(policy, localAdministratorKey);
+  // A long-running process: it rides out Redis restarts instead of giving up.
+  const core = await SnapbotCore.connect({ redisUrl: redisUrlOf(config), prefix: config.SNAPBOT_PREFIX, logger, policy, signer, redisReconnect: 'forever' });
+  let bot: RunningBot | undefined;
+  let control: Awaited<ReturnType<typeof startControlServer>> | undefined;
+  try {
+    control = await startControlServer(core, { directory });
+    if (discord) {
+      bot = await startBot({
+        token: discord.DISCORD_TOKEN,
+        guildId: discord.DISCORD_GUILD_ID,
+        channelId: discord.DISCORD_CHANNEL_ID,
+        apiUrl: discord.DISCORD_API_URL,
+        jobTimeoutMs: discord.BOT_JOB_TIMEOUT_MS,
+        core,
+        logger,
+      });
+    }
+  } catch (error) {
+    await control?.close();
+    await core.close();
+    throw error;
+  }
+  logger.info(
+    { key: signer.keyId, operators: policy.operators.length, localAdministrator: localAdministratorKey !== undefined, discord: discord !== undefined },
+    'control process ready',
+  );
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopping the control process');
+    void (async () => {
+      await bot?.stop();
+      await control?.close();
+      await core.close();
+      process.exit(0);
+    })();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof SnapbotError ? `${error.code}: ${error.message}` : String(error);
+  process.stderr.write(`snapbot bot: ${message}\n`);
+  process.exit(1);
+});
