@@ -3,6 +3,7 @@ import type { Policy } from '../../shared/policy.js';
 import { startBot, type RunningBot } from '../../bot/discord/bot.js';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { FakeDiscord, Permission, snowflake, type FakeDiscordOptions, type FakeGuild, type FakeUser } from '../fixtures/fake-discord/fake-discord.js';
+import { testAuthority } from './authority.js';
 
 /** A guild with an administrator, an operator role, and a plain member. */
 export function guildFixture(overrides: Partial<FakeDiscordOptions> = {}) {
@@ -60,7 +61,7 @@ export async function startBotUnderTest(params: {
 }): Promise<BotUnderTest> {
   const fake = params.discord ?? (await FakeDiscord.start(params.options));
   const logger = params.logger ?? createLogger('snapbot-bot-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-  const core = await SnapbotCore.connect({ redisUrl: params.redisUrl, prefix: params.prefix, logger, ...(params.policy ? { policy: params.policy } : {}) });
+  const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: params.redisUrl, prefix: params.prefix, logger, ...(params.policy ? { policy: params.policy } : {}) });
   const bot = await startBot({
     token: params.options.token,
     guildId: params.options.guildId,
