@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import * as config from '../../../shared/config.js';
 import { snapshotJobSchema } from '../../../shared/jobs.js';
@@ -59,7 +59,12 @@ describe('job payloads as found in Redis', () => {
 
 describe('the policy file', () => {
   const folder = mkdtempSync(join(tmpdir(), 'snapbot-hostile-policy-'));
-  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  // The yaml parser warns (process.emitWarning) about unknown tags such as `!x`: expected here, and noisy.
+  beforeAll(() => void vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined));
+  afterAll(() => {
+    vi.restoreAllMocks();
+    rmSync(folder, { recursive: true, force: true });
+  });
   let files = 0;
 
   /** Policy-shaped values: real keys, hostile values. */
