@@ -8,6 +8,7 @@ import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/pro
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
 import { testAuthority } from '../helpers/authority.js';
+import { startControlProcess } from '../helpers/control-process.js';
 
 /**
  * What happens when things go wrong on the host: slow and hung virsh, a worker killed
@@ -15,6 +16,8 @@ import { testAuthority } from '../helpers/authority.js';
  */
 let redis: TestRedis;
 const workers: SpawnedProcess[] = [];
+/** One control process per test's prefix: snapctl's changes go through it (it holds the policy). */
+const controls: SpawnedProcess[] = [];
 
 beforeAll(async () => {
   redis = await startTestRedis();
@@ -22,6 +25,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
+  await Promise.all(controls.splice(0).map((control) => control.stop()));
 });
 
 afterAll(async () => {
@@ -31,7 +35,8 @@ afterAll(async () => {
 async function setup(label: string, workerEnv: Record<string, string> = {}) {
   const fake = await FakeVirshHost.create();
   const prefix = uniquePrefix(label);
-  const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
+  const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
+  controls.push(await startControlProcess({ ...env, SNAPBOT_POLICY: NO_APPROVALS_POLICY }));
   const start = async (hostId = 'kvm-f', host: FakeVirshHost = fake) => {
     const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId, fake: host, env: workerEnv });
     workers.push(worker);
