@@ -1,4 +1,4 @@
-import { approvedNotActed, expireDueApprovals, getApproval, markBotAlive, takeApprovalToPost, type ApprovalState } from './approvals.js';
+import { approvedNotActed, expireDueApprovals, genuineApproval, getApproval, isGenuineRequest, markActedOn, markBotAlive, takeApprovalToPost, type ApprovalState } from './approvals.js';
 import type { SnapbotCore } from './core.js';
 import { fleetMirror, getFleetRun, startFleetRun } from './fleet/index.js';
 
@@ -29,11 +29,19 @@ export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepH
   }
   for (let id = await takeApprovalToPost(core); id !== null; id = await takeApprovalToPost(core)) {
     const state = await getApproval(core, id);
-    if (state?.status === 'pending') await handlers.toPost(state).catch(report('posting a request'));
+    // A request written into Redis by anyone but the control process is not posted (audited instead).
+    if (state?.status === 'pending' && (await isGenuineRequest(core, id))) await handlers.toPost(state).catch(report('posting a request'));
   }
   for (const id of await approvedNotActed(core)) {
     const state = await getApproval(core, id);
     if (state?.status !== 'approved') continue;
+    try {
+      await genuineApproval(core, id);
+    } catch {
+      // Forged or altered (refused and audited): taken off the list, so it is refused once, not every sweep.
+      await markActedOn(core, id);
+      continue;
+    }
     if (state.request.subject.kind === 'fleet') {
       const run = await getFleetRun(core, state.request.subject.runId);
       // 'running' but still listed: the process that started it died during the fan-out, which is safe to repeat.

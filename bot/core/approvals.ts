@@ -78,7 +78,7 @@ export interface ApprovalState {
   message: { channelId: string; messageId: string } | null;
 }
 
-export type DecisionOutcome = 'missing' | 'not-approver' | 'self' | 'duplicate' | 'counted' | 'approved' | 'denied' | 'expired' | `closed:${ApprovalStatus}`;
+export type DecisionOutcome = 'missing' | 'forged' | 'not-approver' | 'self' | 'duplicate' | 'counted' | 'approved' | 'denied' | 'expired' | `closed:${ApprovalStatus}`;
 
 /** Closed requests stay readable this long (the audit stream keeps the history). */
 const CLOSED_RETENTION_SECONDS = 7 * 24 * 3600;
@@ -100,7 +100,7 @@ local function now()
 end
 `;
 
-// KEYS: request hash, approvals set, pending zset, to-act set, [mirror hash]. ARGV: user id, decision, request id.
+// KEYS: request hash, approvals set, pending zset, to-act set, [mirror hash]. ARGV: user id, decision, request id, the vote's seal.
 const DECIDE_SCRIPT = `${MIRROR_LUA.replaceAll('MIRROR', '5')}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0} end
@@ -121,6 +121,7 @@ if ARGV[2] == 'deny' then
   return {'denied', redis.call('SCARD', KEYS[2])}
 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {'duplicate', redis.call('SCARD', KEYS[2])} end
+redis.call('HSET', KEYS[1], 'vote:' .. ARGV[1], ARGV[4])
 local count = redis.call('SCARD', KEYS[2])
 if count >= tonumber(redis.call('HGET', KEYS[1], 'required')) then
   redis.call('HSET', KEYS[1], 'status', 'approved')
@@ -206,10 +207,13 @@ export async function openApproval(core: SnapbotCore, input: OpenApprovalInput):
     allowSelfApproval: input.terms.allowSelfApproval,
     approvers: input.terms.approvers,
   };
+  const data = JSON.stringify(request);
   const transaction = core.redis
     .multi()
     .hset(keys.request(input.id), {
-      data: JSON.stringify(request),
+      data,
+      // Only the control process can make this: a request written into Redis by anyone else is not one.
+      seal: core.signer.sign(REQUEST_SEAL_DOMAIN, { id: input.id, data }),
       status: 'pending',
       expiresAtMs: String(expiresAtMs),
       requesterUserId: input.requester.userId ?? '',
@@ -226,6 +230,83 @@ export async function openApproval(core: SnapbotCore, input: OpenApprovalInput):
     detail: `${input.terms.reason}; needs ${input.terms.required} approval(s) from ${input.terms.approvers.join(', ')} by ${request.expiresAt}`,
   });
   return request;
+}
+
+const REQUEST_SEAL_DOMAIN = 'snapbot-approval-request/v1';
+const VOTE_SEAL_DOMAIN = 'snapbot-approval-vote/v1';
+
+/**
+ * What is wrong with a request's record, when it is not exactly as the control process
+ * wrote it: its seal, or the fields the decision script reads (expiry, required count,
+ * requester, self-approval) changed behind its back. null when it is genuine.
+ */
+async function sealProblem(core: SnapbotCore, id: string): Promise<string | null> {
+  const fields = await core.redis.hgetall(approvalKeys(core.prefix).request(id));
+  if (!fields.data) return 'the request is gone';
+  if (!core.signer.verify(REQUEST_SEAL_DOMAIN, { id, data: fields.data }, fields.seal)) return 'the request was not opened by the control process (no valid seal)';
+  const parsed = approvalRequestSchema.safeParse(JSON.parse(fields.data));
+  if (!parsed.success || parsed.data.id !== id) return 'the sealed request does not parse';
+  const request = parsed.data;
+  const expected = {
+    expiresAtMs: String(Date.parse(request.expiresAt)),
+    required: String(request.required),
+    requesterUserId: request.requester.userId ?? '',
+    allowSelf: request.allowSelfApproval ? '1' : '0',
+  };
+  for (const [field, value] of Object.entries(expected)) {
+    if (fields[field] !== value) return `its ${field} was changed in Redis (${JSON.stringify(fields[field] ?? null)} instead of ${JSON.stringify(value)})`;
+  }
+  return null;
+}
+
+/** Whether the request is as the control process opened it (a forged one is audited, never posted or acted on). */
+export async function isGenuineRequest(core: SnapbotCore, id: string): Promise<boolean> {
+  const problem = await sealProblem(core, id);
+  if (problem) await refuseForged(core, (await getApproval(core, id).catch(() => null))?.request ?? null, 'snapbot', problem);
+  return problem === null;
+}
+
+async function refuseForged(core: SnapbotCore, request: ApprovalRequest | null, actor: string, problem: string): Promise<void> {
+  core.logger.warn({ requestId: request?.id, problem }, 'refused a forged or altered approval request');
+  await recordAudit(core, {
+    ...(request ? auditAbout(request.subject, request.id) : { action: 'approval' }),
+    event: 'refused',
+    actor,
+    detail: `not acted on: ${problem}`,
+  });
+}
+
+/**
+ * The request as the control process opened it, approved by enough distinct approvers
+ * whose votes it sealed before the expiry — or FORBIDDEN (audited), whatever the Redis
+ * record's `status` says. Called before any approved action is taken.
+ */
+export async function genuineApproval(core: SnapbotCore, id: string): Promise<ApprovalState> {
+  const state = await getApproval(core, id);
+  const problem = (await sealProblem(core, id)) ?? (state ? voteProblem(core, state, await core.redis.hgetall(approvalKeys(core.prefix).request(id))) : 'the request is gone');
+  if (problem || !state) {
+    await refuseForged(core, state?.request ?? null, 'snapbot', problem ?? 'the request is gone');
+    throw new SnapbotError('FORBIDDEN', `Approval request ${id} cannot be acted on: ${problem}. Nothing was done.`);
+  }
+  return state;
+}
+
+function voteProblem(core: SnapbotCore, state: ApprovalState, fields: Record<string, string>): string | null {
+  const { request } = state;
+  if (state.status !== 'approved') return `it is ${state.status}, not approved`;
+  const expiresAt = Date.parse(request.expiresAt);
+  const counted = state.approvals.filter((userId) => {
+    if (userId === request.requester.userId && !request.allowSelfApproval) return false;
+    const raw = fields[`vote:${userId}`];
+    if (!raw) return false;
+    try {
+      const vote = JSON.parse(raw) as { at?: unknown; seal?: unknown };
+      return typeof vote.at === 'number' && vote.at < expiresAt && core.signer.verify(VOTE_SEAL_DOMAIN, { id: request.id, userId, at: vote.at }, vote.seal);
+    } catch {
+      return false;
+    }
+  });
+  return counted.length >= request.required ? null : `only ${counted.length} of the ${request.required} approval(s) it needs were sealed by the control process`;
 }
 
 export async function getApproval(core: SnapbotCore, id: string): Promise<ApprovalState | null> {
@@ -262,9 +343,17 @@ export async function decideApproval(
 ): Promise<{ outcome: DecisionOutcome; approvals: number; state: ApprovalState | null }> {
   const state = await getApproval(core, input.id);
   if (!state) return { outcome: 'missing', approvals: 0, state };
+  const forgery = await sealProblem(core, input.id);
+  if (forgery) {
+    await refuseForged(core, state.request, input.actor.id, forgery);
+    return { outcome: 'forged', approvals: 0, state: null };
+  }
   if (!isApprover(state.request.approvers, input.actor)) return { outcome: 'not-approver', approvals: state.approvals.length, state };
   const keys = approvalKeys(core.prefix);
   const mirror = mirrorKeys(input.mirror);
+  // Each counted approval carries the control process's seal, made when it took the click.
+  const at = await redisNow(core);
+  const vote = JSON.stringify({ at, seal: core.signer.sign(VOTE_SEAL_DOMAIN, { id: input.id, userId: input.actor.userId, at }) });
   const [outcome, approvals] = (await core.redis.eval(
     DECIDE_SCRIPT,
     4 + mirror.length,
@@ -276,6 +365,7 @@ export async function decideApproval(
     input.actor.userId,
     input.decision,
     input.id,
+    vote,
   )) as [DecisionOutcome, number];
   const { request } = state;
   const about = { ...auditAbout(request.subject, request.id), actor: input.actor.id };

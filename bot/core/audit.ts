@@ -81,15 +81,34 @@ export async function readAuditFor(core: SnapbotCore, actor: Actor, options: { v
   return readAudit(core, options);
 }
 
+const NOTICE_SEAL_DOMAIN = 'snapbot-notice/v1';
+
 /**
  * A notice for the team channel (break-glass use): queued in Redis and posted by
  * whichever bot process takes it, so it is not lost when no bot runs at that moment.
+ * Sealed by the control process: the bot posts nothing else from that list.
  */
 export async function announce(core: SnapbotCore, text: string): Promise<void> {
-  await core.redis.rpush(auditKeys(core.prefix).notices, text);
+  await core.redis.rpush(auditKeys(core.prefix).notices, JSON.stringify({ text, seal: core.signer.sign(NOTICE_SEAL_DOMAIN, { text }) }));
 }
 
-/** The next notice to post, if any; each is handed to one bot process only. */
+/**
+ * The next sealed notice to post, if any; each is handed to one bot process only. A
+ * notice the control process did not seal (pushed by anyone else who can write to
+ * Redis) is dropped, logged and audited, never posted.
+ */
 export async function takeNotice(core: SnapbotCore): Promise<string | null> {
-  return core.redis.lpop(auditKeys(core.prefix).notices);
+  for (;;) {
+    const raw = await core.redis.lpop(auditKeys(core.prefix).notices);
+    if (raw === null) return null;
+    let notice: { text?: unknown; seal?: unknown } = {};
+    try {
+      notice = JSON.parse(raw) as typeof notice;
+    } catch {
+      /* not even JSON: refused below */
+    }
+    if (typeof notice.text === 'string' && core.signer.verify(NOTICE_SEAL_DOMAIN, { text: notice.text }, notice.seal)) return notice.text;
+    core.logger.warn({ length: raw.length }, 'dropped a notice the control process did not seal');
+    await recordAudit(core, { event: 'refused', actor: 'unknown', action: 'notice', detail: 'a notice without a valid seal was dropped, not posted' });
+  }
 }

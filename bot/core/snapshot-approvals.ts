@@ -4,7 +4,7 @@ import { SnapbotError } from '../../shared/errors.js';
 import type { JobResult, ResultOf } from '../../shared/jobs.js';
 import { snapshotNameSchema, vmNameSchema } from '../../shared/names.js';
 import { approvalRuleFor } from '../../shared/policy.js';
-import { awaitApproval, markActedOn, openApproval, type ApprovalRequest, type Requester, type SnapshotSubject } from './approvals.js';
+import { awaitApproval, genuineApproval, markActedOn, openApproval, type ApprovalRequest, type Requester, type SnapshotSubject } from './approvals.js';
 import { recordAudit } from './audit.js';
 import { authorize, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
@@ -88,7 +88,9 @@ export function snapshotSubjectOf(request: ApprovalRequest): SnapshotSubject {
  * Runs an approved request's job and waits for its result. Safe to call more than once
  * (after a crash, from another bot process): the job id is fixed, so BullMQ adds it once.
  */
-export async function executeApproved(core: SnapbotCore, request: ApprovalRequest, options: Pick<RunJobOptions, 'timeoutMs' | 'onProgress'>): Promise<ResultOf<'revert'> | ResultOf<'delete'>> {
+export async function executeApproved(core: SnapbotCore, asked: ApprovalRequest, options: Pick<RunJobOptions, 'timeoutMs' | 'onProgress'>): Promise<ResultOf<'revert'> | ResultOf<'delete'>> {
+  // Read again and checked: the request and each approval must be the control process's own, whatever Redis says.
+  const { request } = await genuineApproval(core, asked.id);
   const subject = snapshotSubjectOf(request);
   const base = { host: subject.host, vm: subject.vm, uuid: subject.uuid, requestedBy: request.requester.id, name: subject.snapshot.name, expected: { createdAt: subject.snapshot.createdAt } };
   const runOptions: RunJobOptions = { ...options, jobId: subject.jobId, approvalId: request.id, onQueued: () => void markActedOn(core, request.id) };

@@ -5,7 +5,7 @@ import { recordAudit } from '../audit.js';
 import { isAllowed, isApprover, type Actor } from '../authorize.js';
 import type { SnapbotCore } from '../core.js';
 import { startFleetRun } from './fan-out.js';
-import { fleetAudit, getFleetRun, transitionRun, type FleetPlan, type FleetRun, type FleetTarget } from './run-store.js';
+import { assertGenuineRun, fleetAudit, getFleetRun, transitionRun, type FleetPlan, type FleetRun, type FleetTarget } from './run-store.js';
 
 /**
  * What people decide about a run: the requester's Confirm (which opens an approval
@@ -32,6 +32,8 @@ function subjectOf(plan: FleetPlan): FleetSubject {
 export async function confirmFleet(core: SnapbotCore, runId: string, actor?: Actor): Promise<ConfirmOutcome> {
   const run = await getFleetRun(core, runId);
   if (!run) throw new SnapbotError('VALIDATION', `No fleet preview ${runId} (previews last an hour).`);
+  // Its approval terms decide below whether it needs approval: they must be the control process's own.
+  await assertGenuineRun(core, runId);
   if (actor && run.plan.requester.userId !== actor.userId) throw new SnapbotError('FORBIDDEN', `Only ${run.plan.requester.displayName}, who asked for this run, can confirm it.`);
   if (run.status !== 'preview') throw new SnapbotError('VALIDATION', `Fleet run ${runId} is ${run.status}, not waiting for confirmation.`);
   if (run.plan.targets.length === 0) throw new SnapbotError('VALIDATION', `Fleet run ${runId} has no targets; nothing to do.`);

@@ -3,11 +3,11 @@ import { fleetJobId, fleetKeys } from '../../../shared/fleet.js';
 import { FLEET_JOB_SIGNATURE_TTL_MS, signJob } from '../../../shared/job-signing.js';
 import { snapshotJobSchema, type SnapshotJob } from '../../../shared/jobs.js';
 import { fleetIndexKeys } from '../../../shared/keys.js';
-import { markActedOn } from '../approvals.js';
+import { genuineApproval, markActedOn } from '../approvals.js';
 import { recordAudit } from '../audit.js';
 import type { SnapbotCore } from '../core.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF, JOB_RETENTION } from '../../../shared/queues.js';
-import { fleetAudit, getFleetRun, transitionRun, type FleetPlan, type FleetRun, type FleetTarget } from './run-store.js';
+import { assertGenuineRun, fleetAudit, getFleetRun, startSeal, transitionRun, type FleetPlan, type FleetRun, type FleetTarget } from './run-store.js';
 
 /**
  * Fans the run out: every target queued (state and job), with fixed job ids, so calling
@@ -16,6 +16,13 @@ import { fleetAudit, getFleetRun, transitionRun, type FleetPlan, type FleetRun, 
  */
 export async function startFleetRun(core: SnapbotCore, runId: string, from: 'preview' | 'approved' | 'running'): Promise<FleetRun> {
   const keys = fleetKeys(core.prefix, runId);
+  // Only what the control process planned, and (when it needs one) approved, is queued.
+  await assertGenuineRun(core, runId, { started: from === 'running' });
+  if (from === 'approved') await genuineApproval(core, runId);
+  if (from === 'preview' && (await getFleetRun(core, runId))?.plan.approval) {
+    throw new SnapbotError('FORBIDDEN', `Fleet run ${runId} needs approval before it starts. Nothing was queued.`);
+  }
+  if (from !== 'running') await core.redis.hset(keys.run, 'startSeal', startSeal(core, runId));
   if (from !== 'running' && !(await transitionRun(core, runId, from, 'running'))) {
     const run = await getFleetRun(core, runId);
     if (!run) throw new SnapbotError('VALIDATION', `No fleet run ${runId}.`);

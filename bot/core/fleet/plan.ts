@@ -9,7 +9,7 @@ import { authorize, isAllowed, type Actor } from '../authorize.js';
 import type { SnapbotCore } from '../core.js';
 import { listHosts } from '../hosts.js';
 import { parseInput } from '../parse-input.js';
-import { fleetActionSchema, getFleetRun, type FleetAction, type FleetPlan, type FleetRequester, type FleetTarget } from './run-store.js';
+import { fleetActionSchema, getFleetRun, sealedPlan, type FleetAction, type FleetPlan, type FleetRequester, type FleetTarget } from './run-store.js';
 
 /**
  * Planning a fleet run: the selector resolved against the hosts' inventories into
@@ -144,7 +144,7 @@ async function storePreview(core: SnapbotCore, plan: FleetPlan): Promise<void> {
   const keys = fleetKeys(core.prefix, plan.id);
   await core.redis
     .multi()
-    .hset(keys.run, { plan: JSON.stringify(plan), status: 'preview', requesterUserId: plan.requester.userId ?? '' })
+    .hset(keys.run, { ...sealedPlan(core, plan), status: 'preview', requesterUserId: plan.requester.userId ?? '' })
     .expire(keys.run, PREVIEW_TTL_SECONDS)
     .exec();
 }

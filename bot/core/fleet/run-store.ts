@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { fleetKeys, fleetTargetStateSchema, type FleetTargetState } from '../../../shared/fleet.js';
 import { snapshotModeSchema } from '../../../shared/jobs.js';
+import { SnapbotError } from '../../../shared/errors.js';
 import { getApproval, requesterSchema } from '../approvals.js';
+import { recordAudit } from '../audit.js';
 import type { SnapbotCore } from '../core.js';
 
 /**
@@ -123,6 +125,36 @@ return 1
 /** Moves the run from `from` to `to`, atomically; false when it was not in `from` (another click or process won). */
 export async function transitionRun(core: SnapbotCore, runId: string, from: FleetRunStatus, to: FleetRunStatus): Promise<boolean> {
   return (await core.redis.eval(RUN_TRANSITION_SCRIPT, 1, fleetKeys(core.prefix, runId).run, from, to)) === 1;
+}
+
+const PLAN_SEAL_DOMAIN = 'snapbot-fleet-plan/v1';
+const START_SEAL_DOMAIN = 'snapbot-fleet-start/v1';
+
+/** The run hash's `plan` and its seal: only the control process can write a plan that runs. */
+export function sealedPlan(core: SnapbotCore, plan: FleetPlan): { plan: string; seal: string } {
+  const text = JSON.stringify(plan);
+  return { plan: text, seal: core.signer.sign(PLAN_SEAL_DOMAIN, { runId: plan.id, plan: text }) };
+}
+
+/** The seal that says the control process started this run (a Confirm, or its approval): a crashed fan-out may be repeated only with it. */
+export function startSeal(core: SnapbotCore, runId: string): string {
+  return core.signer.sign(START_SEAL_DOMAIN, { runId });
+}
+
+/**
+ * FORBIDDEN (audited) unless the run's plan is exactly as the control process planned
+ * it and, when `started` is asked, the control process started it. A plan or a status
+ * written into Redis by anyone else queues nothing.
+ */
+export async function assertGenuineRun(core: SnapbotCore, runId: string, options: { started?: boolean } = {}): Promise<void> {
+  const [plan, seal, started] = await core.redis.hmget(fleetKeys(core.prefix, runId).run, 'plan', 'seal', 'startSeal');
+  let problem: string | null = null;
+  if (plan === null || !core.signer.verify(PLAN_SEAL_DOMAIN, { runId, plan }, seal)) problem = 'its plan was not made by the control process (no valid seal)';
+  else if (options.started && !core.signer.verify(START_SEAL_DOMAIN, { runId }, started)) problem = 'the control process never started it';
+  if (!problem) return;
+  core.logger.warn({ runId, problem }, 'refused a forged or altered fleet run');
+  await recordAudit(core, { event: 'refused', actor: 'snapbot', action: 'fleet', requestId: runId, detail: `not run: ${problem}` });
+  throw new SnapbotError('FORBIDDEN', `Fleet run ${runId} cannot run: ${problem}. Nothing was queued.`);
 }
 
 export function fleetAudit(plan: FleetPlan) {

@@ -42,6 +42,8 @@ export const approvalButton: ButtonHandler<{ id: string; decision: 'approve' | '
       switch (outcome) {
         case 'missing':
           return void (await tellClicker(interaction, 'This approval request no longer exists.'));
+        case 'forged':
+          return void (await tellClicker(interaction, renderUserError({ code: 'FORBIDDEN', message: 'This request was not opened by snapbot, or was changed in Redis since: it cannot be approved, and nothing was done.' })));
         case 'not-approver':
           return void (await tellClicker(interaction, renderUserError({ code: 'FORBIDDEN', message: `Only ${state?.request.approvers.join(', ')} may approve or deny this.` })));
         case 'self':
