@@ -26,6 +26,7 @@ import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/pro
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
 import { testAuthority } from '../helpers/authority.js';
+import { startControlProcess } from '../helpers/control-process.js';
 
 /**
  * Fleet runs across several hosts: one worker process per HOST_ID, each on its own fake
@@ -35,6 +36,8 @@ import { testAuthority } from '../helpers/authority.js';
  */
 let redis: TestRedis;
 const workers: SpawnedProcess[] = [];
+/** Control processes (snapctl's changes go through one, under its policy), one per test that uses snapctl. */
+const controls: SpawnedProcess[] = [];
 const cores: SnapbotCore[] = [];
 const policyDir = mkdtempSync(join(tmpdir(), 'snapbot-fleet-policy-'));
 
@@ -44,6 +47,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
+  await Promise.all(controls.splice(0).map((control) => control.stop()));
   await Promise.all(cores.splice(0).map((core) => core.close()));
 });
 
@@ -70,6 +74,8 @@ function writePolicy(name: string, fleet: Record<string, unknown>, approvals = '
       '    vms: ["web-*"]',
       approvals,
       `fleet: ${JSON.stringify(fleet)}`,
+      // snapctl in this checkout (the tests') is the local administrator.
+      'localAdministrator: true',
       '',
     ].join('\n'),
   );
@@ -80,8 +86,11 @@ interface Fleet {
   prefix: string;
   core: SnapbotCore;
   hosts: Map<string, FakeVirshHost>;
+  /** snapctl's environment: Redis and prefix only (the policy is the control process's). */
   env: Record<string, string>;
   startHost(hostId: string, env?: Record<string, string>): Promise<SpawnedProcess>;
+  /** The control process, with this fleet's policy, for snapctl's changes. */
+  startControl(): Promise<SpawnedProcess>;
 }
 
 async function fleetOf(label: string, layout: Record<string, string[]>, policyPath: string): Promise<Fleet> {
@@ -107,7 +116,13 @@ async function fleetOf(label: string, layout: Record<string, string[]>, policyPa
     workers.push(worker);
     return worker;
   };
-  return { prefix, core, hosts, env: { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: policyPath }, startHost };
+  const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
+  const startControl = async () => {
+    const control = await startControlProcess({ ...env, SNAPBOT_POLICY: policyPath });
+    controls.push(control);
+    return control;
+  };
+  return { prefix, core, hosts, env, startHost, startControl };
 }
 
 async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
@@ -134,6 +149,7 @@ describe('fleet preview', () => {
     await fleet.startHost('kvm-b');
     const c = await fleet.startHost('kvm-c');
     await c.stop('SIGTERM'); // known to snapbot, offline now
+    await fleet.startControl();
     await createSnapshot(fleet.core, { vm: 'web-02', name: 'pre-x', requestedBy: 'test' }, { timeoutMs: 20_000 });
     // The worker publishes web-02's new snapshot with its next heartbeat.
     await until(async () => (await listHosts(fleet.core)).some((host) => host.vms.some((vm) => vm.name === 'web-02' && vm.snapshots.length > 0)));
@@ -174,6 +190,7 @@ describe('fleet runs', () => {
   it('snapshots every VM on every host through snapctl --yes, with rendered names and one report', async () => {
     const fleet = await fleetOf('run', { 'kvm-a': ['web-01', 'web-02'], 'kvm-b': ['web-01', 'api-01'], 'kvm-c': ['web-09'] }, writePolicy('run', {}));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    await fleet.startControl();
     const { code, stdout, stderr } = await runSnapctl(['fleet', 'snapshot', '--target', 'all', '--name', 'pre-{vm}-{host}', '--yes', '--json'], fleet.env);
     expect(code, stderr).toBe(0);
     const report = JSON.parse(stdout) as { ok: boolean; counts: Record<string, number>; total: number; targets: Array<{ state: string }> };
@@ -289,6 +306,7 @@ describe('fleet runs', () => {
   it('retry failed: a new run over exactly the failed targets', async () => {
     const fleet = await fleetOf('retry', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('retry', {}));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    await fleet.startControl();
     fleet.hosts.get('kvm-a')!.setFaults([
       { match: { subcommand: 'snapshot-create-as', domain: 'a2' }, exitCode: 1, stderr: 'error: argument unsupported: QEMU guest agent is not configured\n', times: 1 },
     ]);
@@ -309,6 +327,7 @@ describe('fleet runs', () => {
   it('snapctl fleet retry of a delete run deletes (it keeps the run\'s action, not a snapshot)', async () => {
     const fleet = await fleetOf('retry-delete', { 'kvm-a': ['a1', 'a2'] }, writePolicy('retry-delete', { approval: { deletes: false } }));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);
+    await fleet.startControl();
     const made = await planFleet(fleet.core, request({ name: 'old' }));
     await confirmFleet(fleet.core, made.id, ADMIN);
     expect((await watchFleetRun(fleet.core, made.id, { pollMs: 50 })).counts.done).toBe(2);
@@ -380,6 +399,7 @@ describe('fleet runs', () => {
   it('snapctl: a delete waits for approval (--no-wait gives the run id), and can be withdrawn', async () => {
     const fleet = await fleetOf('withdraw', { 'kvm-a': ['a1'] }, writePolicy('withdraw', { approval: { deletes: true } }));
     await fleet.startHost('kvm-a');
+    await fleet.startControl();
     await createSnapshot(fleet.core, { vm: 'a1', name: 'keep-me', requestedBy: 'test' }, { timeoutMs: 20_000 });
     await until(async () => (await listHosts(fleet.core))[0]?.vms[0]?.snapshots.length === 1);
     const pending = parseJsonOutput(await runSnapctl(['fleet', 'delete', '--target', 'a1', '--name', 'keep-*', '--yes', '--no-wait', '--json'], fleet.env));
