@@ -3,6 +3,8 @@ import { z } from 'zod';
 export const inventorySnapshotSchema = z.object({
   name: z.string(),
   location: z.enum(['internal', 'external']),
+  /** ISO 8601; absent from workers before 0.2 and when virsh's table was ambiguous. A fleet delete binds to it. */
+  createdAt: z.string().optional(),
 });
 
 export const inventoryVmSchema = z.object({

@@ -79,7 +79,7 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       const { result, uuid } = outcome;
       logger.info({ durationMs: result.durationMs }, 'job done');
       // The heartbeat's inventory follows what the job did; a revert changes more (state, undo point), so it re-reads.
-      if (result.kind === 'create') deps.inventory.noteSnapshot(uuid, { added: { name: result.snapshot.name, location: result.snapshot.location } });
+      if (result.kind === 'create') deps.inventory.noteSnapshot(uuid, { added: { name: result.snapshot.name, location: result.snapshot.location, createdAt: result.snapshot.createdAt } });
       else if (result.kind === 'delete') deps.inventory.noteSnapshot(uuid, { removed: result.deleted.name });
       else if (result.kind === 'revert') void deps.inventory.refreshVm(uuid);
       return result;

@@ -10,7 +10,7 @@ import { announce, readAudit, takeNotice } from '../../bot/core/audit.js';
 import type { Actor } from '../../bot/core/authorize.js';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { runJob } from '../../bot/core/dispatch.js';
-import { confirmFleet, planFleet, startFleetRun } from '../../bot/core/fleet/index.js';
+import { confirmFleet, decideFleet, planFleet, startFleetRun, watchFleetRun } from '../../bot/core/fleet/index.js';
 import { executeApproved, requestDelete } from '../../bot/core/snapshot-approvals.js';
 import { CONTROL_QUEUE, CONTROL_REQUEST_DOMAIN, type ControlRequest } from '../../shared/control.js';
 import { fleetKeys } from '../../shared/fleet.js';
@@ -215,6 +215,28 @@ describe('a Redis writer cannot approve, start a fleet run, or post through the 
     await expect(startFleetRun(core, plan.id, 'running')).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/never started it/) });
     expect(await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed')).toMatchObject({ waiting: 0, active: 0, delayed: 0 });
     expect(await snapshotNames()).not.toContain('fleet-forged');
+  });
+
+  it('a fleet delete is bound to the creation time it was planned with: a snapshot re-created under that name since stays', async () => {
+    const requester = { id: ADMIN.id, userId: ADMIN.userId, displayName: 'admin' };
+    await runJob(core, { kind: 'create', host: HOST, vm: 'app-01', requestedBy: 'test', name: 'rotate', mode: 'full' }, { timeoutMs: 30_000 });
+    // The plan reads the hosts' inventories (heartbeats), which carry each snapshot's creation time.
+    let plan = await planFleet(core, { action: 'delete', target: 'app-*', name: 'rotate', requester, actor: ADMIN, origin: 'discord' });
+    for (let tries = 0; plan.targets.length === 0 && tries < 50; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      plan = await planFleet(core, { action: 'delete', target: 'app-*', name: 'rotate', requester, actor: ADMIN, origin: 'discord' });
+    }
+    expect(plan.targets).toEqual([expect.objectContaining({ snapshot: 'rotate', createdAt: expect.stringMatching(/^\d{4}-/) })]);
+    // Someone deletes it and makes a new one under the same name (a second later: libvirt's times are in seconds).
+    await runJob(core, { kind: 'delete', host: HOST, vm: 'app-01', requestedBy: 'test', name: 'rotate' }, { timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await runJob(core, { kind: 'create', host: HOST, vm: 'app-01', requestedBy: 'test', name: 'rotate', mode: 'full' }, { timeoutMs: 30_000 });
+    expect((await confirmFleet(core, plan.id, ADMIN)).kind).toBe('pending');
+    await decideFleet(core, { runId: plan.id, actor: SECOND_ADMIN, decision: 'approve' });
+    await decideFleet(core, { runId: plan.id, actor: { ...SECOND_ADMIN, id: 'discord:100000000000000003', userId: '100000000000000003' }, decision: 'approve' });
+    const summary = await watchFleetRun(core, plan.id);
+    expect(summary.targets[0]?.state).toMatchObject({ state: 'failed', code: 'APPROVAL_STALE' });
+    expect(await snapshotNames()).toContain('rotate');
   });
 
   it('a notice pushed by a Redis writer is dropped and audited; a sealed one is posted', async () => {

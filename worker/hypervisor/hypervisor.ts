@@ -55,6 +55,8 @@ export type RawSnapshot = Omit<SnapshotInfo, 'jobId' | 'description'> & { descri
 export interface SnapshotName {
   name: string;
   location: 'internal' | 'external';
+  /** ISO 8601, when virsh's table could be read with certainty. */
+  createdAt?: string;
 }
 
 export interface CreateSnapshotRequest {

@@ -56,6 +56,28 @@ export function parseUuidList(stdout: string): string[] {
  * blank line). Lines are kept exactly: libvirt names may hold spaces, even at the ends,
  * but never a newline and never nothing, so only empty lines are dropped.
  */
+/**
+ * `snapshot-list --domain D` without `--name`: a table of name, creation time
+ * (`%Y-%m-%d %H:%M:%S %z`) and state. The name is everything before the last time on the
+ * line (a name may hold spaces, even something that looks like a time). null when a line
+ * does not read as a row, so the caller falls back to names alone rather than guess.
+ */
+export function parseSnapshotTable(stdout: string): Array<{ name: string; createdAt: string }> | null {
+  const lines = stdout.split('\n');
+  if (!/^\s*Name\s+Creation Time\s+State\s*$/.test(lines[0] ?? '') || !/^-+$/.test((lines[1] ?? '').trim())) return null;
+  const rows: Array<{ name: string; createdAt: string }> = [];
+  for (const line of lines.slice(2)) {
+    if (line.trim() === '') continue;
+    const match = /^ (.*\S)\s+(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\s+\S+\s*$/.exec(line);
+    if (!match) return null;
+    const [, name, year, month, day, hour, minute, second, sign, offsetHours, offsetMinutes] = match;
+    const createdAt = new Date(`${year}-${month}-${day}T${hour}:${minute}:${second}${sign}${offsetHours}:${offsetMinutes}`);
+    if (Number.isNaN(createdAt.getTime())) return null;
+    rows.push({ name: name!, createdAt: createdAt.toISOString() });
+  }
+  return rows;
+}
+
 export function parseNameList(stdout: string): string[] {
   return stdout.split('\n').filter((line) => line !== '');
 }

@@ -16,6 +16,7 @@ import {
   parseDomainState,
   parseNameList,
   parseSingleName,
+  parseSnapshotTable,
   parseSnapshotXml,
   parseUuidList,
   parseVersion,
@@ -159,14 +160,21 @@ export class VirshHypervisor implements Hypervisor {
       );
   }
 
-  /** Names and locations only: two virsh calls, however many snapshots (for the inventory). */
+  /**
+   * Names, creation times and locations: two virsh calls, however many snapshots (for the
+   * inventory; a fleet delete binds each delete to the creation time it saw here).
+   */
   async listSnapshotNames(uuid: string): Promise<SnapshotName[]> {
-    const [all, external] = await Promise.all([
-      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name'], this.context(uuid)).then(parseNameList),
+    const [table, external] = await Promise.all([
+      this.run('query', ['snapshot-list', `--domain=${uuid}`], this.context(uuid)).then(parseSnapshotTable),
       this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name', '--external'], this.context(uuid)).then(parseNameList),
     ]);
     const externalNames = new Set(external);
-    return all.map((name) => ({ name, location: externalNames.has(name) ? 'external' : 'internal' }));
+    const location = (name: string) => (externalNames.has(name) ? ('external' as const) : ('internal' as const));
+    if (table) return table.map(({ name, createdAt }) => ({ name, createdAt, location: location(name) }));
+    // A table we cannot read with certainty: names alone, without creation times.
+    const names = parseNameList(await this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name'], this.context(uuid)));
+    return names.map((name) => ({ name, location: location(name) }));
   }
 
   /** One snapshot; SNAPSHOT_NOT_FOUND when the domain has none by that name. */

@@ -68,6 +68,6 @@ function fleetJob(plan: FleetPlan, target: FleetTarget): SnapshotJob {
   return snapshotJobSchema.parse(
     plan.action === 'snapshot'
       ? { ...base, kind: 'create', mode: plan.mode ?? 'disk-only', ...(plan.description ? { description: plan.description } : {}) }
-      : { ...base, kind: 'delete' },
+      : { ...base, kind: 'delete', ...(target.createdAt ? { expected: { createdAt: target.createdAt } } : {}) },
   );
 }

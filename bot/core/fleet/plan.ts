@@ -102,7 +102,9 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
       } else {
         const doomed = vm.snapshots.filter((snapshot) => snapshotMatcher!(snapshot.name));
         if (doomed.length === 0) plan.skipped.withoutMatch += 1;
-        for (const snapshot of doomed) plan.targets.push({ index: plan.targets.length, host: host.hostId, vm: vm.name, uuid: vm.uuid, snapshot: snapshot.name });
+        for (const snapshot of doomed) {
+          plan.targets.push({ index: plan.targets.length, host: host.hostId, vm: vm.name, uuid: vm.uuid, snapshot: snapshot.name, ...(snapshot.createdAt ? { createdAt: snapshot.createdAt } : {}) });
+        }
       }
     }
   }

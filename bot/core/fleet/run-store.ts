@@ -28,6 +28,8 @@ export const fleetTargetSchema = z.object({
   vm: z.string(),
   uuid: z.string(),
   snapshot: z.string(),
+  /** A delete's snapshot as the plan saw it: the worker refuses (APPROVAL_STALE) one re-created under the name since. */
+  createdAt: z.string().optional(),
 });
 export type FleetTarget = z.infer<typeof fleetTargetSchema>;
 

@@ -7,6 +7,7 @@ import {
   parseDomainState,
   parseNameList,
   parseSingleName,
+  parseSnapshotTable,
   parseSnapshotXml,
   parseUuidList,
   parseVersion,
@@ -117,6 +118,31 @@ describe('parseUuidList', () => {
 
   it('refuses a line that is not a UUID', () => {
     expect(() => parseUuidList(fixture('list-all.stdout'))).toThrow(SnapbotError);
+  });
+});
+
+describe('parseSnapshotTable', () => {
+  it('reads names and creation times from the real table, in the same names as --name gives', () => {
+    const rows = parseSnapshotTable(fixture('snapshot-list.stdout'));
+    expect(rows?.map((row) => row.name).sort()).toEqual(parseNameList(fixture('snapshot-list-name.stdout')).sort());
+    expect(rows?.find((row) => row.name === 'a b')?.createdAt).toBe('2026-11-28T01:00:36.000Z');
+    expect(rows?.find((row) => row.name === '--help')?.createdAt).toBe('2026-11-28T01:00:35.000Z');
+  });
+
+  it('reads unicode names and an empty table', () => {
+    expect(parseSnapshotTable(fixture('snapshot-list-unicode.utf8.stdout'))?.map((row) => row.name)).toEqual(['notes ✓', 'off-1']);
+    expect(parseSnapshotTable(fixture('snapshot-list-empty.stdout'))).toEqual([]);
+  });
+
+  it('takes the time at the end of the line, even when the name holds one, and honours the offset', () => {
+    const table = [' Name   Creation Time   State', '-----', ' pre 2026-01-01 00:00:00 +0000 x   2026-03-02 10:20:30 +0130   shutoff', ''].join('\n');
+    expect(parseSnapshotTable(table)).toEqual([{ name: 'pre 2026-01-01 00:00:00 +0000 x', createdAt: '2026-03-02T08:50:30.000Z' }]);
+  });
+
+  it('gives null, not a guess, for a table it cannot read with certainty', () => {
+    expect(parseSnapshotTable(fixture('snapshot-list-name.stdout'))).toBeNull();
+    expect(parseSnapshotTable([' Name   Creation Time   State', '-----', ' half-a-row', ''].join('\n'))).toBeNull();
+    expect(parseSnapshotTable([' Name   Creation Time   State', '-----', ' bad 2026-13-45 99:99:99 +0000   running', ''].join('\n'))).toBeNull();
   });
 });
 
