@@ -22,6 +22,10 @@ export const MUTATE = [
   'bot/core/suggest.ts',
   'worker/hypervisor/classify-virsh-error.ts',
   'worker/hypervisor/virsh-parsers.ts',
+  // The trust code: signatures over jobs, and the key formats.
+  'shared/signing.ts',
+  'shared/job-signing.ts',
+  'shared/ssh-keys.ts',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

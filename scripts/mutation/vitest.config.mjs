@@ -24,6 +24,7 @@ export const TEST_FILES = [
   'test/unit/worker/hypervisor/classify-virsh-error.test.ts',
   'test/unit/worker/hypervisor/virsh-parsers.test.ts',
   'test/unit/worker/hypervisor/virsh.test.ts',
+  'test/unit/shared/signing.test.ts',
 ];
 
 export default defineConfig({
