@@ -1,4 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { randomBytes } from 'node:crypto';
 import {
   CONTROL_QUEUE,
   CONTROL_REQUEST_DOMAIN,
@@ -8,7 +9,7 @@ import {
   type ControlProgress,
   type ControlRequest,
 } from '../../shared/control.js';
-import { encodeFailedReason, SnapbotError, toErrorPayload } from '../../shared/errors.js';
+import { encodeFailedReason, SnapbotError } from '../../shared/errors.js';
 import type { JobProgress } from '../../shared/jobs.js';
 import { controlKeys } from '../../shared/keys.js';
 import { bullmqConnectionOptions, redisOptionsFromUrl } from '../../shared/redis.js';
@@ -69,10 +70,12 @@ async function handle(core: SnapbotCore, directory: OperatorDirectory, job: Job)
   try {
     return await run(core, operator, request.operation, request.timeoutMs, progress);
   } catch (error) {
-    // BullMQ keeps only the message: the code travels in it, as for host jobs.
-    const payload = toErrorPayload(error);
-    if (!(error instanceof SnapbotError)) core.logger.error({ err: error, op: request.operation.op, operator: operator.name }, 'snapctl request failed');
-    throw new UnrecoverableError(encodeFailedReason(payload));
+    // BullMQ keeps only the message: the code travels in it, as for host jobs. What is not
+    // a SnapbotError is ours to explain: the operator gets a reference, the log the detail.
+    if (error instanceof SnapbotError) throw new UnrecoverableError(encodeFailedReason(error.toPayload()));
+    const reference = randomBytes(4).toString('hex');
+    core.logger.error({ err: error, reference, op: request.operation.op, operator: operator.name }, 'snapctl request failed');
+    throw new UnrecoverableError(encodeFailedReason({ code: 'INTERNAL', message: `Internal error in the control process (ref ${reference}); see its log.` }));
   }
 }
 
