@@ -84,7 +84,7 @@ export async function readAuditFor(core: SnapbotCore, actor: Actor, options: { v
 const NOTICE_SEAL_DOMAIN = 'snapbot-notice/v1';
 
 /**
- * A notice for the team channel (break-glass use): queued in Redis and posted by
+ * A notice for the team channel (break-glass use), in plain text (the adapter escapes and styles it): queued in Redis and posted by
  * whichever bot process takes it, so it is not lost when no bot runs at that moment.
  * Sealed by the control process: the bot posts nothing else from that list.
  */

@@ -128,7 +128,7 @@ async function requireNoApproval(core: SnapbotCore, request: OperationRequest, a
     throw new SnapbotError('FORBIDDEN', 'Break-glass is not allowed by the policy (breakGlass.snapctl: true allows it for snapctl).');
   }
   await recordAudit(core, { event: 'break-glass', actor: request.requestedBy, action, host, vm, snapshot: name, detail: `without approval: ${request.breakGlass.reason}` });
-  await announce(core, `⚠️ **Break-glass**: ${request.requestedBy} is running **${action}** of ${vm}${name ? ` / ${name}` : ''} on ${host} without approval. Reason: ${request.breakGlass.reason}`);
+  await announce(core, `Break-glass: ${request.requestedBy} is running ${action} of ${vm}${name ? ` / ${name}` : ''} on ${host} without approval. Reason: ${request.breakGlass.reason}`);
 }
 
 /** Records the outcome of a change made without an approval request. */

@@ -4,6 +4,7 @@ import { claimFleetWatcher, getFleetRun, orphanedFleetRuns } from '../core/fleet
 import { postApprovalRequest, refreshApprovalMessage, runApprovedSnapshot } from './approval-messages.js';
 import type { BotContext } from './context.js';
 import { followRun } from './fleet-summary-message.js';
+import { escapeText } from './render/escape.js';
 
 /**
  * What every bot process does every few seconds, so nothing is lost to a crash or a
@@ -46,7 +47,8 @@ async function postNotices(context: BotContext): Promise<void> {
       context.logger.warn({ notice }, 'no DISCORD_CHANNEL_ID to post a notice in');
       continue;
     }
-    await context.messenger.post(context.channelId, { content: notice });
+    // Plain text from core, names and reasons typed by people: escaped, so it renders as written.
+    await context.messenger.post(context.channelId, { content: `⚠️ ${escapeText(notice)}` });
   }
 }
 

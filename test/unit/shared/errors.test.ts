@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { decodeFailedReason, encodeFailedReason, ERROR_CODES, ERROR_SENTENCES, isErrorCode, SnapbotError, toErrorPayload } from '../../../shared/errors.js';
 
 describe('error codes', () => {
-  it('has a sentence for every code in DESIGN.md, plus REDIS_UNAVAILABLE, APPROVAL_STALE, CANCELLED and PARTIAL', () => {
+  it('has a sentence for every code in DESIGN.md, plus REDIS_UNAVAILABLE, CONTROL_UNAVAILABLE, APPROVAL_STALE, CANCELLED and PARTIAL', () => {
     const designCodes = [
       'VALIDATION', 'FORBIDDEN', 'HOST_UNKNOWN', 'HOST_OFFLINE', 'DOMAIN_NOT_FOUND', 'SNAPSHOT_NOT_FOUND', 'SNAPSHOT_EXISTS',
       'UNSUPPORTED', 'HYPERVISOR_UNAVAILABLE', 'BUSY', 'TIMEOUT', 'APPROVAL_REQUIRED', 'APPROVAL_EXPIRED', 'INTERNAL',
     ]; // prettier-ignore
-    expect([...ERROR_CODES].sort()).toEqual([...designCodes, 'REDIS_UNAVAILABLE', 'APPROVAL_STALE', 'CANCELLED', 'PARTIAL'].sort());
+    expect([...ERROR_CODES].sort()).toEqual([...designCodes, 'REDIS_UNAVAILABLE', 'CONTROL_UNAVAILABLE', 'APPROVAL_STALE', 'CANCELLED', 'PARTIAL'].sort());
     for (const code of ERROR_CODES) expect(ERROR_SENTENCES[code]).toMatch(/\.$|\)$/);
   });
 

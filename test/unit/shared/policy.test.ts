@@ -185,13 +185,23 @@ describe('security defaults: a policy file that leaves every optional field out'
     expect(noApproval.fleet).toEqual(policy.fleet);
   });
 
-  it('is the same as the built-in policy in everything but the rules', () => {
-    expect({ ...DEFAULT_POLICY, rules: policy.rules, approvals: undefined }).toEqual(policy);
+  it('lists no snapctl operators, and does not make the checkout\'s own snapctl an administrator', () => {
+    expect(policy.operators).toEqual([]);
+    expect(policy.localAdministrator).toBe(false);
+  });
+
+  it('is the same as the built-in policy in everything but the rules and the local administrator', () => {
+    expect({ ...DEFAULT_POLICY, rules: policy.rules, approvals: undefined, localAdministrator: false }).toEqual(policy);
     expect(DEFAULT_POLICY.approvals).toBe(DEFAULT_APPROVALS);
   });
 });
 
 describe('the built-in policy', () => {
+  it("trusts the checkout's own snapctl as the local administrator (there is no policy file to list operators in)", () => {
+    expect(DEFAULT_POLICY.localAdministrator).toBe(true);
+    expect(DEFAULT_POLICY.operators).toEqual([]);
+  });
+
   it('gives administrators every action and everyone else list, info, hosts and audit, on every host and VM', () => {
     expect(DEFAULT_POLICY.rules).toEqual([
       { role: '@administrators', actions: ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit'], hosts: ['*'], vms: ['*'] },
