@@ -52,3 +52,21 @@ export function codeText(text: string): string {
 export function codeBlock(text: string): string {
   return `\`\`\`\n${codeText(text)}\n\`\`\``;
 }
+
+/**
+ * Who may approve, as Discord shows it: a role id as a role mention (Discord draws the
+ * role's name; allowedMentions keeps it from pinging), `user:<id>` as a user mention,
+ * `@administrators` / `@everyone` as words, anything else escaped.
+ */
+export function approverText(approvers: readonly string[]): string {
+  return approvers
+    .map((approver) => {
+      if (/^\d{15,21}$/.test(approver)) return `<@&${approver}>`;
+      const user = /^user:(\d{15,21})$/.exec(approver);
+      if (user) return `<@${user[1]}>`;
+      if (approver === '@administrators') return 'administrators';
+      if (approver === '@everyone') return 'everyone';
+      return escapeText(approver);
+    })
+    .join(', ');
+}

@@ -6,7 +6,7 @@ import { snapshotSubjectOf } from '../../core/snapshot-approvals.js';
 import { approvalButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
 import { clipText, DISCORD_LIMITS } from './discord-limits.js';
-import { escapeText, inlineCode } from './escape.js';
+import { approverText, escapeText, inlineCode } from './escape.js';
 
 function unix(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
@@ -64,7 +64,7 @@ export function renderApprovalRequest(state: ApprovalState, now: number = Date.n
       ...(request.undoPoint ? [{ name: 'Undo point', value: `A ${request.undoPoint.mode} snapshot \`pre-revert-…\` of the current state is taken first.` }] : []),
       {
         name: 'Approvals',
-        value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${escapeText(asked.approvers.join(', '))}${
+        value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${approverText(asked.approvers)}${
           asked.allowSelfApproval ? '' : '; not the requester'
         })`,
       },

@@ -3,7 +3,7 @@ import { previewByHost, type FleetPlan, type FleetRun } from '../../core/fleet/i
 import { renderTable } from '../../core/text-table.js';
 import { approvalButtonId, fleetButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
-import { codeBlock, codeText, escapeText, plainText } from './escape.js';
+import { approverText, codeBlock, codeText, escapeText, plainText } from './escape.js';
 import { actorText, clip, code, fieldLines, FIELD_LIMIT, headline, HOSTS_SHOWN, limitsSentence, requesterText, seconds, unix, whatItDoes, FAILURES_SHOWN, type Buttons, type FleetMessagePayload } from './fleet-text.js';
 
 /** The messages before a fleet run starts: its preview and its approval request. */
@@ -32,7 +32,7 @@ export function perHostBlock(plan: FleetPlan): string {
 function approvalSentence(plan: FleetPlan): string {
   const { approval } = plan;
   if (!approval) return 'Not needed: the run starts when you confirm.';
-  const who = `${approval.required} approval${approval.required === 1 ? '' : 's'} from ${escapeText(approval.approvers.join(', '))}${approval.allowSelfApproval ? '' : ', not the requester'}`;
+  const who = `${approval.required} approval${approval.required === 1 ? '' : 's'} from ${approverText(approval.approvers)}${approval.allowSelfApproval ? '' : ', not the requester'}`;
   return `**Needed** (${escapeText(approval.reason)}): ${who}, within ${approval.ttlMinutes} min of confirming.`;
 }
 
@@ -140,7 +140,7 @@ export function renderFleetApprovalRequest(run: FleetRun, outcome?: string, now:
   const label = run.status === 'pending' ? 'needed' : run.status === 'discarded' ? 'withdrawn' : run.status;
   const closedBy = run.status === 'denied' && run.deniedBy ? ` (by <@${run.deniedBy}>)` : run.status === 'discarded' && run.cancelledBy ? ` (by ${actorText(run.cancelledBy)})` : '';
   const votes = approval
-    ? `${run.approvals.length} of ${approval.required}${run.approvals.length ? `: ${run.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${escapeText(approval.approvers.join(', '))}${
+    ? `${run.approvals.length} of ${approval.required}${run.approvals.length ? `: ${run.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${approverText(approval.approvers)}${
         approval.allowSelfApproval ? '' : '; not the requester'
       })`
     : 'none needed';

@@ -187,7 +187,7 @@ describe('the approval request', () => {
     expect(field('VM')).toBe('baseline\\<U+200B>\n`6f1c1b1e-1111-4222-8333-444455556666`');
     expect(field('Snapshot')).toContain('“\\@everyone look: \\`x\\` \\~\\~old\\~\\~ \\|\\|secret\\|\\| \\[link\\](http://evil.example)”');
     expect(field('Requested by')).toBe('snapctl:\\*\\*eve\\*\\*@\\[evil\\](http://x)');
-    expect(field('Approvals')).toContain('approvers: \\@everyone, \\*\\*ops\\*\\*');
+    expect(field('Approvals')).toContain('approvers: everyone, \\*\\*ops\\*\\*');
   });
 
   it('shows a failure message from virsh as text', () => {
@@ -332,5 +332,14 @@ describe('mentions', () => {
   it('pings nobody unless the payload names whom', () => {
     expect(fitMessage({ content: '@everyone <@&1> <@2>' }).allowedMentions).toEqual({ parse: [] });
     expect(fitMessage({ content: '<@2> done', allowedMentions: { users: ['2'] } }).allowedMentions).toEqual({ users: ['2'] });
+  });
+});
+
+describe('approvers as Discord shows them', () => {
+  it('draws role ids as role mentions and user:<id> as user mentions, names the two special roles, escapes the rest', async () => {
+    const { approverText } = await import('../../../bot/discord/render/escape.js');
+    expect(approverText(['1180000000000000002', 'user:1180000000000000099', '@administrators', '@everyone', '**ops**'])).toBe(
+      '<@&1180000000000000002>, <@1180000000000000099>, administrators, everyone, \\*\\*ops\\*\\*',
+    );
   });
 });

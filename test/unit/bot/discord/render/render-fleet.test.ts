@@ -107,7 +107,7 @@ describe('the fleet preview', () => {
     const embed = renderFleetPreview(withApproval, NOW);
     expect(embed.description!.split('\n')[0]).toBe('**5 snapshots on 2 hosts** — delete snapshots matching `pre-*`');
     expect(embed.fields!.find((field) => field.name === 'Approval')!.value).toBe(
-      '**Needed** (fleet deletes need approval): 2 approvals from @administrators, sre, not the requester, within 15 min of confirming.',
+      '**Needed** (fleet deletes need approval): 2 approvals from administrators, sre, not the requester, within 15 min of confirming.',
     );
     expect(JSON.stringify(fleetPreviewButtons(withApproval))).toContain('"label":"Confirm and ask for approval"');
   });
@@ -155,7 +155,7 @@ describe('the fleet approval request', () => {
     const embed = renderFleetApprovalRequest(pending(), undefined, NOW);
     expect(embed.title).toBe('🔐 Approval needed: fleet delete of 5 targets');
     expect(embed.description!.split('\n')[0]).toBe('Waiting for approval.');
-    expect(embed.fields!.find((field) => field.name === 'Approvals')!.value).toBe('1 of 2: <@222222222222222222> (approvers: @administrators; not the requester)');
+    expect(embed.fields!.find((field) => field.name === 'Approvals')!.value).toBe('1 of 2: <@222222222222222222> (approvers: administrators; not the requester)');
     expect(embed.fields!.find((field) => field.name === 'Expires')!.value).toBe(`<t:${Date.parse('2026-11-28T12:15:00.000Z') / 1000}:R> (2026-11-28T12:15:00.000Z)`);
     expect(JSON.stringify(fleetApprovalButtons(pending()))).not.toContain('"disabled":true');
     await expect(JSON.stringify({ embed, buttons: fleetApprovalButtons(pending()) }, null, 2)).toMatchFileSnapshot('./__golden__/fleet-approval-request.json');
