@@ -14,6 +14,7 @@ import { connectRedis, failFastRedisOptions } from '../../shared/redis.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
 import { parseJsonOutput, PROJECT_ROOT, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
+import { testAuthority } from '../helpers/authority.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
 
@@ -87,7 +88,7 @@ describe('the ACL users of docs/SECURITY.md', () => {
       // Debug: the heartbeat and BullMQ log what Redis refuses there.
       env: { LOG_LEVEL: 'debug' },
     });
-    core = await SnapbotCore.connect({ redisUrl: controlUrl, prefix: DEFAULT_PREFIX, logger: createLogger('test', 'silent'), policy: loadPolicy(NO_APPROVALS_POLICY) });
+    core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: controlUrl, prefix: DEFAULT_PREFIX, logger: createLogger('test', 'silent'), policy: loadPolicy(NO_APPROVALS_POLICY) });
 
     // The heartbeat got through: the control process sees the host and its VMs.
     const hosts = await listHosts(core);

@@ -16,7 +16,8 @@ import { FAKE_LIBVIRT_URI } from '../helpers/worker-process.js';
  * Trust issue, finding 1: the managed Redis of `npm start` requires a password, made on
  * first start into data/redis.password (0600, data directory 0700), kept out of
  * redis-server's argv, the same across starts and supervisor restarts; snapctl in the
- * same folder reads it, and without it gets a sentence that says what was refused.
+ * same folder reads it (and its requests reach the control process and the worker
+ * `npm start` runs), and without it gets a sentence that says what was refused.
  *
  * Like the other start tests this needs the managed port 6380. `npm start` runs here in
  * a folder of its own, with no SNAPBOT_DATA_DIR: ./data, as in the README's quick start.
@@ -153,7 +154,13 @@ describe('npm start: the managed Redis has a password', () => {
     expect(restartedPid).not.toBe(redisPid);
     expect(await pingWith({})).toMatch(/^NOAUTH/);
     expect(await pingWith({ password })).toBe('PONG');
-    await until(() => launcher!.output().includes('redis reconnected'), 'the worker to reconnect');
+    await until(() => /"what":"worker".*"msg":"redis reconnected"/.test(launcher!.output()), 'the worker to reconnect');
+    await until(() => /"what":"core".*"msg":"redis reconnected"/.test(launcher!.output()), 'the control process to reconnect');
+    // All three parts work with the same password after the restart: snapctl's signed
+    // request, the control process, the worker.
+    const created = await snapctlIn(checkout, ['create', '--vm', 'vm-p', '--name', 'after-redis-restart', '--json']);
+    expect(created.code, `${created.stdout}${created.stderr}`).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ ok: true, snapshot: { name: 'after-redis-restart' } });
 
     // A second `npm start` reads the same file: same password, not made again.
     expect(await launcher.stop('SIGTERM')).toBe(0);

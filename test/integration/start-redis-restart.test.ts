@@ -5,13 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { runJob } from '../../bot/core/dispatch.js';
 import { portInUse } from '../../scripts/redis-server.js';
+import { loadAuthoritySigner } from '../../shared/authority-keys.js';
 import { redisUrlOf } from '../../shared/config.js';
 import { createLogger } from '../../shared/logger.js';
 import { DEFAULT_PREFIX } from '../../shared/queues.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { spawnNode, START_MAIN, type SpawnedProcess } from '../helpers/processes.js';
 import { FAKE_LIBVIRT_URI } from '../helpers/worker-process.js';
-import { testAuthority } from '../helpers/authority.js';
 
 /**
  * Issue 10, finding 8: `npm start` restarts its managed redis-server when it dies (same
@@ -69,7 +69,9 @@ describe('npm start with a managed Redis that dies', () => {
 
     // The managed Redis wants the password npm start made in the data directory.
     const managedUrl = redisUrlOf({ SNAPBOT_DATA_DIR: dataDir });
-    core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: managedUrl, prefix: DEFAULT_PREFIX, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
+    // …and signs with the key npm start's control process made there (its worker trusts only that one).
+    const signer = loadAuthoritySigner({ SNAPBOT_DATA_DIR: dataDir! });
+    core = await SnapbotCore.connect({ signer, redisUrl: managedUrl, prefix: DEFAULT_PREFIX, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
     const live = core;
     const create = (name: string) => runJob(live, { kind: 'create', host: HOST, vm: vm.name, requestedBy: 'test', name, mode: 'disk-only' }, { timeoutMs: 60_000 });
     expect(await create('before-crash')).toMatchObject({ snapshot: { name: 'before-crash' } });
