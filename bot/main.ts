@@ -52,9 +52,11 @@ async function main(): Promise<void> {
   );
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'stopping the control process');
+    // Bounded at every step: a stop must end even while Redis is away or requests wait for approvals.
+    const within = <T>(work: Promise<T> | undefined, ms: number) => Promise.race([work, new Promise((resolve) => setTimeout(resolve, ms))]);
     void (async () => {
-      await bot?.stop();
-      await control?.close();
+      await within(bot?.stop(), 10_000);
+      await within(control?.close(), 15_000);
       await core.close();
       process.exit(0);
     })();

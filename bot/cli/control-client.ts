@@ -54,6 +54,12 @@ export async function callControl(
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (message.startsWith('Job wait')) throw await unanswered(job, options.timeoutMs);
+      if (/stalled more than allowable limit/.test(message)) {
+        throw new SnapbotError(
+          'CONTROL_UNAVAILABLE',
+          `The control process stopped while working on this request (${request.nonce}). An approval request it opened stays open, and an approved action still runs: check with snapctl audit.`,
+        );
+      }
       const failure = decodeFailedReason(message);
       throw new SnapbotError(failure.code, failure.message);
     }

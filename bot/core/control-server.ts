@@ -33,7 +33,7 @@ const ALIVE_TTL_MS = 15_000;
 const ALIVE_EVERY_MS = 5_000;
 
 export interface ControlServer {
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startControlServer(core: SnapbotCore, options: { directory: OperatorDirectory; concurrency?: number }): Promise<ControlServer> {
@@ -55,10 +55,21 @@ export async function startControlServer(core: SnapbotCore, options: { directory
   const timer = setInterval(() => void markAlive(), ALIVE_EVERY_MS);
   core.logger.info({ queue: CONTROL_QUEUE }, 'taking snapctl requests');
   return {
-    async close() {
+    /**
+     * Takes no new requests and gives running ones `graceMs` to finish. A request still
+     * waiting then (for an approval, say) is dropped: its snapctl is told, and the
+     * approval request itself stays open in Redis for the next control process.
+     */
+    async close(graceMs = 10_000) {
       clearInterval(timer);
-      await worker.close();
       await core.redis.del(keys.alive).catch(() => undefined);
+      let grace: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (grace = setTimeout(() => resolve('late'), graceMs)));
+      if ((await Promise.race([worker.close().then(() => 'closed' as const), late])) === 'late') {
+        core.logger.warn({ graceMs }, 'snapctl requests still running at shutdown; leaving them');
+        await worker.close(true).catch(() => undefined);
+      }
+      clearTimeout(grace);
     },
   };
 }
