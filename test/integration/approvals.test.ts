@@ -3,8 +3,9 @@ import { decideApproval, getApproval } from '../../bot/core/approvals.js';
 import { policySchema, type Policy } from '../../shared/policy.js';
 import { FakeDiscord, snowflake, type FakeCommandOption, type FakeMessage, type FakeUser, type InteractionHandle } from '../fixtures/fake-discord/fake-discord.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
+import { startControlProcess } from '../helpers/control-process.js';
 import { guildFixture, startBotUnderTest, type BotUnderTest } from '../helpers/discord-bot.js';
-import { parseJsonOutput, runSnapctl, SNAPCTL, type SpawnedProcess } from '../helpers/processes.js';
+import { parseJsonOutput, PROJECT_ROOT, runSnapctl, SNAPCTL, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
 import { execFileSync, spawn } from 'node:child_process';
@@ -28,8 +29,43 @@ const secondAdmin = extraAdmins[0]!;
 let redis: TestRedis;
 let fake: FakeVirshHost;
 let worker: SpawnedProcess;
+let control: SpawnedProcess | undefined;
 let prefix: string;
 let vmUuid: string;
+
+/**
+ * snapctl's changes go through the control process, under the control process's policy
+ * (snapctl's own SNAPBOT_POLICY is ignored): (re)starts it with `policyFile`, or with
+ * the default policy (where the tests' snapctl is the local administrator) without one.
+ */
+async function controlWith(policyFile?: string): Promise<void> {
+  await stopControl();
+  control = await startControlProcess({ REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, ...(policyFile ? { SNAPBOT_POLICY: policyFile } : {}) });
+}
+
+/**
+ * SIGTERM lets the control process finish the requests it has taken, and a snapctl revert
+ * still waiting for its approval (a test that failed half-way) would hold it: killed then.
+ */
+async function stopControl(): Promise<void> {
+  const stopping = control;
+  control = undefined;
+  if (!stopping) return;
+  const timer = setTimeout(() => stopping.child.kill('SIGKILL'), 10_000);
+  await stopping.stop();
+  clearTimeout(timer);
+}
+
+/**
+ * A policy file for the control process. The tests' snapctl is its local administrator,
+ * an administrator to the rules: like any administrator it may act only where a rule lets
+ * administrators (`rules: []` would let nobody do anything).
+ */
+function writePolicyFile(dir: string, name: string, policy: Record<string, unknown>): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify({ rules: [{ role: '@administrators', actions: ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit'] }], ...policy, localAdministrator: true }));
+  return path;
+}
 
 function policy(approvals: Record<string, unknown>, extra: Record<string, unknown> = {}): Policy {
   return policySchema.parse({
@@ -100,10 +136,12 @@ beforeAll(async () => {
   vmUuid = fake.addDomain({ name: 'app-01', state: 'running' }).uuid;
   prefix = uniquePrefix('approvals');
   worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId: 'kvm-x', fake });
+  await controlWith();
   for (const name of ['good', 'denied', 'racy', 'late', 'restart', 'stale', 'from-cli']) await createSnapshot(name);
 }, 180_000);
 
 afterAll(async () => {
+  await stopControl();
   await worker?.stop();
   await fake?.dispose();
   await redis?.stop();
@@ -126,7 +164,7 @@ describe('an approval request with two approvers needed', () => {
     expect(fieldValue(message, 'Snapshot')).toMatch(/^good — created <t:\d+:f> \(\d+ min ago\), memory \+ disk, internal/);
     expect(fieldValue(message, 'What will be lost')).toMatch(/Everything written on app-01 since .*comes back \*\*running\*\*/);
     expect(fieldValue(message, 'Undo point')).toMatch(/full snapshot `pre-revert-…`/);
-    expect(fieldValue(message, 'Approvals')).toBe('0 of 2 (approvers: @administrators; not the requester)');
+    expect(fieldValue(message, 'Approvals')).toBe('0 of 2 (approvers: administrators; not the requester)');
     expect(fieldValue(message, 'Expires')).toMatch(/^<t:\d+:R>/);
     expect(revertCalls('good')).toEqual([]);
   });
@@ -247,11 +285,11 @@ describe('an approval bound to the snapshot', () => {
 describe('snapctl revert', () => {
   it('opens the request in the channel, waits for the approval, and prints the result', async () => {
     const harness = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({ required: 1 }), sweepIntervalMs: 200 });
-    const policyFile = join(mkdtempSync(join(tmpdir(), 'snapbot-policy-')), 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ rules: [], approvals: [{ actions: ['revert', 'delete'], approvers: ['@administrators'] }] }));
+    await controlWith(writePolicyFile(mkdtempSync(join(tmpdir(), 'snapbot-policy-')), 'policy.json', { approvals: [{ actions: ['revert', 'delete'], approvers: ['@administrators'] }] }));
     try {
       const snapctl = spawn(process.execPath, [SNAPCTL, 'revert', '--vm', 'app-01', '--name', 'from-cli', '--json'], {
-        env: { PATH: process.env.PATH ?? '', REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: policyFile },
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix },
+        cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -265,39 +303,49 @@ describe('snapctl revert', () => {
     } finally {
       await harness.stop();
     }
-  });
+  }, 120_000);
 
   it('--no-wait returns the request id at once', async () => {
-    const policyFile = join(mkdtempSync(join(tmpdir(), 'snapbot-policy-')), 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ rules: [], approvals: [{ actions: ['delete'], approvers: ['@administrators'] }] }));
-    const result = await runSnapctl(['delete', '--vm', 'app-01', '--name', 'good', '--no-wait', '--json'], { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: policyFile });
+    await controlWith(writePolicyFile(mkdtempSync(join(tmpdir(), 'snapbot-policy-')), 'policy.json', { approvals: [{ actions: ['delete'], approvers: ['@administrators'] }] }));
+    const result = await runSnapctl(['delete', '--vm', 'app-01', '--name', 'good', '--no-wait', '--json'], { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix });
     expect(parseJsonOutput(result)).toMatchObject({ ok: true, status: 'pending', requestId: expect.stringMatching(/^[0-9a-f]{16}$/) });
-  });
+  }, 120_000);
 
   it('--break-glass runs at once only where the policy allows it, is audited, and is announced in the channel', async () => {
     const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
     const dir = mkdtempSync(join(tmpdir(), 'snapbot-policy-'));
-    writeFileSync(join(dir, 'closed.json'), JSON.stringify({ rules: [] }));
-    writeFileSync(join(dir, 'open.json'), JSON.stringify({ rules: [], breakGlass: { snapctl: true } }));
-    const refused = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--break-glass', 'outage', '--json'], { ...env, SNAPBOT_POLICY: join(dir, 'closed.json') }));
-    expect(refused).toMatchObject({ ok: false, code: 'FORBIDDEN' });
-    const allowed = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--break-glass', 'outage INC-42', '--json'], { ...env, SNAPBOT_POLICY: join(dir, 'open.json') }));
+    const closed = writePolicyFile(dir, 'closed.json', {});
+    const open = writePolicyFile(dir, 'open.json', { breakGlass: { snapctl: true } });
+    const revertsBefore = revertCalls('good').length;
+    // The policy is the control process's: with the closed one there, break-glass is refused…
+    await controlWith(closed);
+    const refused = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--break-glass', 'outage', '--json'], env));
+    expect(refused).toMatchObject({ ok: false, code: 'FORBIDDEN', message: expect.stringContaining('Break-glass is not allowed by the policy') });
+    // …and snapctl cannot choose another: its own SNAPBOT_POLICY (an open one) is ignored.
+    const chosen = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--break-glass', 'outage', '--json'], { ...env, SNAPBOT_POLICY: open }));
+    expect(chosen).toMatchObject({ ok: false, code: 'FORBIDDEN', message: expect.stringContaining('Break-glass is not allowed by the policy') });
+    expect(revertCalls('good')).toHaveLength(revertsBefore);
+    // A control process with the open policy allows it.
+    await controlWith(open);
+    const allowed = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--break-glass', 'outage INC-42', '--json'], env));
     expect(allowed).toMatchObject({ ok: true, kind: 'revert' });
+    expect(revertCalls('good')).toHaveLength(revertsBefore + 1);
     const harness = await startBotUnderTest({ options: guild.options, redisUrl: redis.url, prefix, policy: policy({}), sweepIntervalMs: 200 });
     try {
       const notice = await harness.fake.waitForChannelMessage((message) => message.content.includes('Break-glass'), 10_000);
-      expect(notice.content).toMatch(/snapctl:.* is running \*\*revert\*\* of app-01 \/ good on kvm-x without approval\. Reason: outage INC-42/);
+      expect(notice.content).toMatch(/snapctl:.* is running revert of app-01 \/ good on kvm-x without approval\. Reason: outage INC-42/);
     } finally {
       await harness.stop();
     }
-  });
+  }, 180_000);
 });
 
 describe('undo point retention', () => {
   it("keeps the newest undo points per the policy and deletes older ones of snapbot's", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snapbot-policy-'));
-    writeFileSync(join(dir, 'keep-one.yaml'), 'rules: []\napprovals: []\nundoPoints:\n  mode: full\n  keep: 1\n');
-    const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: join(dir, 'keep-one.yaml') };
+    writeFileSync(join(dir, 'keep-one.yaml'), 'rules:\n  - role: "@administrators"\n    actions: [revert]\napprovals: []\nundoPoints:\n  mode: full\n  keep: 1\nlocalAdministrator: true\n');
+    await controlWith(join(dir, 'keep-one.yaml'));
+    const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
     const first = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--json'], env));
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // undo points are named to the second
     const second = parseJsonOutput(await runSnapctl(['revert', '--vm', 'app-01', '--name', 'good', '--json'], env));
@@ -306,7 +354,7 @@ describe('undo point retention', () => {
     const left = fake.domain('app-01').snapshots.map((snapshot) => snapshot.name);
     expect(left).not.toContain(firstUndo);
     expect(left).toContain((second.undoPoint as { name: string }).name);
-  });
+  }, 120_000);
 });
 
 describe('the audit trail', () => {
