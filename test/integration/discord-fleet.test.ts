@@ -276,7 +276,7 @@ describe('/fleet with the default approval rules', () => {
   it('asks for approval for a fleet delete; the requester cannot approve, another admin starts it', async () => {
     const message = await preview(admin, 'delete', { target: 'web-*', name: 'pre-rollout' });
     expect(String(embedOf(message).description)).toContain('**7 snapshots on 2 hosts** — delete snapshots matching `pre-rollout`');
-    expect(field(message, 'Approval')).toBe('**Needed** (fleet deletes need approval): 1 approval from @administrators, not the requester, within 15 min of confirming.');
+    expect(field(message, 'Approval')).toBe('**Needed** (fleet deletes need approval): 1 approval from administrators, not the requester, within 15 min of confirming.');
     const runId = runIdOf(message);
     await discord.clickButton(admin.id, message, `fleet:${runId}:confirm`);
     const request = await runMessage(runId);
@@ -340,7 +340,8 @@ describe('/fleet with the default approval rules', () => {
   it('lists which VMs hold which snapshots, paged, with the whole table attached', async () => {
     const handle = await discord.slashCommand(viewer.id, 'fleet', sub('list', { target: 'lab-* web-*' }));
     const message = await handle.waitForOriginal((candidate) => String(embedOf(candidate).title).startsWith('Fleet snapshots'), 10_000);
-    expect(String(embedOf(message).title)).toBe('Fleet snapshots · lab-* web-*');
+    // The selector is text, escaped for Discord (which drops the backslashes).
+    expect(String(embedOf(message).title)).toBe('Fleet snapshots · lab-\\* web-\\*');
     expect(embedOf(message).footer).toMatchObject({ text: expect.stringMatching(/^29 VM\(s\) on 3 host\(s\), \d+ with snapshots · page 1\/2$/) });
     expect(String(embedOf(message).description)).toMatch(/VM\s+HOST\s+SNAPSHOTS\nlab-00\s+kvm-b\s/);
     expect(message.attachments.map((attachment) => attachment.filename)).toEqual(['fleet-snapshots.txt']);
