@@ -14,10 +14,22 @@ import { benchAuthority } from './processes.js';
 
 /**
  * Section 2: `snapctl create` end to end on the real libvirt + QEMU, against
- * `virsh snapshot-create-as` alone, for disk-only and full snapshots. The worker is the
- * real entry point (dist/worker/main.js) as its own process; snapctl is started fresh
- * for every snapshot, as an operator or a cron job would.
+ * `virsh snapshot-create-as` alone, for disk-only and full snapshots. The worker and the
+ * control process are the real entry points (dist/worker/main.js, dist/bot/main.js) as
+ * their own processes; snapctl is started fresh for every snapshot, as an operator or a
+ * cron job would, and sends its signed request to the control process, which signs the
+ * job for the worker.
  */
+
+/** `npm run bot`: without DISCORD_TOKEN it serves snapctl only. */
+const CONTROL_MAIN = join(PROJECT_ROOT, 'dist', 'bot', 'main.js');
+/**
+ * The checkout's data directory, given to every child (they run outside the checkout):
+ * the control process signs with its authority.key, the worker trusts authority.key.pub,
+ * and snapctl signs with its operator.key, which the control process (no policy file)
+ * trusts as the local administrator.
+ */
+const DATA_DIR = join(PROJECT_ROOT, 'data');
 
 export interface SnapctlWallTimeOptions {
   runs: number;
@@ -69,18 +81,23 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
 
   const redis = await startPrivateRedis(cleanups, options.durableRedis);
   const prefix = `{snapbot-bench-${process.pid}}`;
-  const clientEnv = { ...baseEnv(), REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const clientEnv = { ...baseEnv(), REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_DATA_DIR: DATA_DIR, LOG_LEVEL: 'warn' };
   progress('snapctl: starting the worker (dist/worker/main.js) on qemu:///system');
   const worker = startNodeProcess(WORKER_MAIN, {
     ...baseEnv(),
     REDIS_URL: redis.url,
     SNAPBOT_PREFIX: prefix,
+    SNAPBOT_DATA_DIR: DATA_DIR,
     HOST_ID,
     LIBVIRT_URI: LIBVIRT_E2E_URI,
     LOG_LEVEL: 'info',
   });
   cleanups.defer('worker process', () => worker.stop());
   await worker.waitFor('worker ready', 120_000);
+  progress('snapctl: starting the control process (dist/bot/main.js, snapctl only)');
+  const control = startNodeProcess(CONTROL_MAIN, { ...baseEnv(), REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_DATA_DIR: DATA_DIR, LOG_LEVEL: 'info' });
+  cleanups.defer('control process', () => control.stop());
+  await control.waitFor('control process ready', 120_000);
 
   const virshEnv = { ...baseEnv(), LC_ALL: 'C' };
   const anyDomain = domains.get('disk-only')!;
@@ -144,7 +161,7 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
     figures.push(modeFigures);
   }
 
-  printLine(`\nlibvirt ${LIBVIRT_E2E_URI}; tiny running domains (64 MiB, 1 vCPU, qcow2 vda; TCG without /dev/kvm); worker process, Redis ${redis.durable ? 'AOF always' : 'no persistence'} on port ${redis.port}.`);
+  printLine(`\nlibvirt ${LIBVIRT_E2E_URI}; tiny running domains (64 MiB, 1 vCPU, qcow2 vda; TCG without /dev/kvm); worker and control processes, Redis ${redis.durable ? 'AOF always' : 'no persistence'} on port ${redis.port}.`);
   printLine(`Load average before: ${loadBefore}, after: ${loadAverage()}.`);
   printTable('Start-up baselines', MEDIAN_HEADERS, [
     medianRow('node -e "" (bare node start-up)', startup.node),
@@ -167,7 +184,7 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
     printTable(`create --mode ${mode}: where the snapctl time goes (medians)`, ['part', 'ms'], [
       ['node start-up + loading snapctl (snapctl --help)', ms(helpMedian)],
       ['connect, read heartbeats, close, exit (snapctl hosts − --help)', ms(hostsMedian - helpMedian)],
-      ['enqueue, QueueEvents, wait, queue both ways, result (the rest)', ms(snapctlMedian - hostsMedian - jobMedian)],
+      ['signed request to the control process, its signed job to the worker, queues both ways, result (the rest)', ms(snapctlMedian - hostsMedian - jobMedian)],
       ["worker's job: resolve VM, checks, virsh calls", ms(jobMedian)],
       ['  of which virsh snapshot-create-as (alone, median)', ms(virshMedian)],
       ['  of which the other virsh calls and worker code', ms(jobMedian - virshMedian)],
