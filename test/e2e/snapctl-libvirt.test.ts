@@ -2,16 +2,19 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LITERAL_NAMES, REFUSED_NAMES } from '../fixtures/names-table.js';
 import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
+import { startControlProcess } from '../helpers/control-process.js';
 import { parseJsonOutput, runSnapctl, spawnNode, WORKER_MAIN, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { createTinyDomain, destroyTinyDomain, ensureLibvirt, LIBVIRT_E2E_URI, virshRaw, type TinyDomain } from './helpers/libvirt-host.js';
 
 /**
- * snapctl → Redis → worker → the real virsh → libvirtd → QEMU. Nothing here is faked.
+ * snapctl → Redis → control process → Redis → worker → the real virsh → libvirtd → QEMU.
+ * Nothing here is faked.
  */
 const HOST_ID = 'e2e-kvm';
 let redis: TestRedis;
 let worker: SpawnedProcess;
+let control: SpawnedProcess;
 let env: Record<string, string>;
 let running: TinyDomain;
 let stopped: TinyDomain;
@@ -33,7 +36,7 @@ beforeAll(async () => {
   stopped = await createTinyDomain(`snapbot-e2e-off-${suffix}`, { start: false });
   redis = await startTestRedis();
   const prefix = uniquePrefix('e2e');
-  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
+  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
   worker = spawnNode(WORKER_MAIN, {
     ...env,
     HOST_ID,
@@ -42,9 +45,12 @@ beforeAll(async () => {
     LOG_LEVEL: 'info',
   });
   await worker.waitFor('worker ready', 60_000);
+  // snapctl's changes go through the control process, under its policy.
+  control = await startControlProcess({ ...env, SNAPBOT_POLICY: NO_APPROVALS_POLICY });
 }, 600_000);
 
 afterAll(async () => {
+  await control?.stop();
   await worker?.stop();
   await redis?.stop();
   if (running) await destroyTinyDomain(running.uuid);
