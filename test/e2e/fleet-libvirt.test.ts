@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTROL_MAIN } from '../helpers/control-process.js';
 import { parseJsonOutput, runSnapctl, spawnNode, WORKER_MAIN, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -14,11 +15,14 @@ import { startExtraLibvirt, type ExtraLibvirt } from './helpers/second-libvirt.j
  * libvirt and QEMU; nothing is faked.
  */
 const suffix = process.pid;
+/** Each step is a snapctl process, a control-process hop and real QEMU on two libvirts: roomy on a busy machine. */
+const FLEET_TEST_TIMEOUT_MS = 180_000;
 const TWIN = `snapbot-e2e-twin-${suffix}`;
 const SOLO = `snapbot-e2e-solo-${suffix}`;
 let redis: TestRedis;
 let extra: ExtraLibvirt;
 const workers: SpawnedProcess[] = [];
+let control: SpawnedProcess | undefined;
 const domains: TinyDomain[] = [];
 let env: Record<string, string>;
 
@@ -37,8 +41,12 @@ beforeAll(async () => {
   redis = await startTestRedis();
   const policyPath = join(mkdtempSync(join(tmpdir(), 'snapbot-fleet-e2e-')), 'policy.yaml');
   // Fleet deletes need no approval here: the approval path is covered against the fake virsh.
-  writeFileSync(policyPath, 'rules: []\napprovals: []\nfleet:\n  approval:\n    deletes: false\n');
-  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: uniquePrefix('fleet-e2e'), SNAPBOT_POLICY: policyPath };
+  // The tests' snapctl is the control process's local administrator, allowed by the administrators' rule.
+  writeFileSync(
+    policyPath,
+    'rules:\n  - role: "@administrators"\n    actions: [create, list, info, revert, delete, hosts, audit]\napprovals: []\nfleet:\n  approval:\n    deletes: false\nlocalAdministrator: true\n',
+  );
+  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: uniquePrefix('fleet-e2e') };
   for (const [hostId, uri] of [
     ['e2e-kvm-1', LIBVIRT_E2E_URI],
     ['e2e-kvm-2', extra.uri],
@@ -47,9 +55,13 @@ beforeAll(async () => {
     workers.push(worker);
     await worker.waitFor('worker ready', 60_000);
   }
+  // snapctl's fleet runs go through the control process (`npm run bot`, no Discord), under its policy.
+  control = spawnNode(CONTROL_MAIN, { ...env, SNAPBOT_POLICY: policyPath, DISCORD_TOKEN: '', LOG_LEVEL: 'info' });
+  await control.waitFor('control process ready', 120_000);
 }, 600_000);
 
 afterAll(async () => {
+  await control?.stop();
   await Promise.all(workers.map((worker) => worker.stop()));
   await redis?.stop();
   for (const domain of domains) await destroyTinyDomain(domain.uuid, domain.uri);
@@ -73,7 +85,7 @@ describe('fleet on two real libvirt hosts', () => {
     expect(snapshotNames(twinOn1!)).toEqual(['pre-rollout-e2e-kvm-1']);
     expect(snapshotNames(twinOn2!)).toEqual(['pre-rollout-e2e-kvm-2']);
     expect(snapshotNames(solo!)).toEqual(['pre-rollout-e2e-kvm-2']);
-  });
+  }, FLEET_TEST_TIMEOUT_MS);
 
   it('lists which VMs hold which snapshots, then deletes them fleet-wide by glob', async () => {
     // The inventory catches up with the new snapshots within INVENTORY_INTERVAL_MS.
@@ -96,5 +108,5 @@ describe('fleet on two real libvirt hosts', () => {
     expect(snapshotNames(twinOn1!)).toEqual([]);
     expect(snapshotNames(twinOn2!)).toEqual([]);
     expect(snapshotNames(solo!)).toEqual(['pre-rollout-e2e-kvm-2']);
-  });
+  }, FLEET_TEST_TIMEOUT_MS);
 });
