@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_APPROVALS_POLICY } from '../fixtures/policies/policies.js';
+import { CONTROL_MAIN } from '../helpers/control-process.js';
 import { parseJsonOutput, runSnapctl, spawnNode, WORKER_MAIN, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { createTinyDomain, destroyTinyDomain, ensureLibvirt, LIBVIRT_E2E_URI, virshRaw, type TinyDomain } from './helpers/libvirt-host.js';
@@ -10,6 +11,7 @@ import { createTinyDomain, destroyTinyDomain, ensureLibvirt, LIBVIRT_E2E_URI, vi
  */
 let redis: TestRedis;
 let worker: SpawnedProcess;
+let control: SpawnedProcess | undefined;
 let env: Record<string, string>;
 let domain: TinyDomain;
 
@@ -20,12 +22,16 @@ beforeAll(async () => {
   domain = await createTinyDomain(`snapbot-e2e-undo-${process.pid}`, { start: true });
   redis = await startTestRedis();
   const prefix = uniquePrefix('e2e-undo');
-  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix, SNAPBOT_POLICY: NO_APPROVALS_POLICY };
+  env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
   worker = spawnNode(WORKER_MAIN, { ...env, HOST_ID: 'e2e-undo', LIBVIRT_URI: LIBVIRT_E2E_URI, LOG_LEVEL: 'info' });
   await worker.waitFor('worker ready', 60_000);
+  // snapctl's create and reverts go through the control process (`npm run bot`, no Discord), under its policy.
+  control = spawnNode(CONTROL_MAIN, { ...env, SNAPBOT_POLICY: NO_APPROVALS_POLICY, DISCORD_TOKEN: '', LOG_LEVEL: 'info' });
+  await control.waitFor('control process ready', 120_000);
 }, 600_000);
 
 afterAll(async () => {
+  await control?.stop();
   await worker?.stop();
   await redis?.stop();
   if (domain) await destroyTinyDomain(domain.uuid);
