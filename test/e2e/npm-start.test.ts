@@ -8,9 +8,12 @@ import { parseJsonOutput, PROJECT_ROOT, runSnapctl } from '../helpers/processes.
 import { createTinyDomain, destroyTinyDomain, ensureLibvirt, type TinyDomain } from './helpers/libvirt-host.js';
 
 /**
- * The README's quick start: `npm start` with REDIS_URL unset runs a managed redis-server
- * and a worker for the local libvirt; snapctl in the same folder finds them; Ctrl-C
- * (SIGINT to the terminal's process group) stops everything cleanly.
+ * The README's quick start: `npm start` with REDIS_URL unset runs a managed redis-server,
+ * the control process (snapctl only, without DISCORD_TOKEN) and a worker for the local
+ * libvirt; snapctl in the same folder finds them, and its change goes through the control
+ * process (snapctl's key in the data directory is the local administrator there, the
+ * worker trusts the control process's key made there); Ctrl-C (SIGINT to the terminal's
+ * process group) stops everything cleanly.
  */
 let domain: TinyDomain;
 let dataDir: string;
@@ -27,9 +30,9 @@ afterAll(async () => {
 });
 
 describe('npm start', () => {
-  it('runs a managed Redis and a worker, serves snapctl, and stops cleanly on Ctrl-C', async () => {
+  it('runs a managed Redis, the control process and a worker, serves snapctl, and stops cleanly on Ctrl-C', async () => {
     expect(await portInUse(6380), 'port 6380 (managed Redis) must be free for this test').toBe(false);
-    const { REDIS_URL: _ignored, ...inherited } = process.env;
+    const { REDIS_URL: _ignored, SNAPBOT_POLICY: _noPolicy, ...inherited } = process.env;
     const env = { ...inherited, SNAPBOT_DATA_DIR: dataDir, HOST_ID: 'e2e-start', HEARTBEAT_INTERVAL_MS: '500' };
     // detached: its own process group, like a shell job, so SIGINT can go to the whole group as Ctrl-C does.
     const child = spawn('npm', ['start'], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -46,7 +49,7 @@ describe('npm start', () => {
     };
     try {
       const deadline = Date.now() + 120_000;
-      while (!output.includes('worker ready')) {
+      while (!output.includes('worker ready') || !output.includes('control process ready')) {
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not become ready:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -67,8 +70,13 @@ describe('npm start', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(output).toMatch(/worker stopped/);
+      expect(output).toMatch(/stopping the control process/);
       expect(output).toMatch(/managed redis-server stopped/);
       expect(output.indexOf('worker stopped')).toBeLessThan(output.indexOf('managed redis-server stopped'));
+      expect(output.indexOf('stopping the control process')).toBeLessThan(output.indexOf('managed redis-server stopped'));
+      // The control process's key and snapctl's, made in the data directory, owner-only.
+      expect(statSync(join(dataDir, 'authority.key')).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dataDir, 'operator.key')).mode & 0o777).toBe(0o600);
       expect(await portInUse(6380)).toBe(false);
       // The managed Redis kept its data as an append-only file under the data directory.
       expect(existsSync(join(dataDir, 'redis'))).toBe(true);
