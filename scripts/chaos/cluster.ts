@@ -85,6 +85,9 @@ export interface ChaosContext {
   log: ChaosLog;
   /** A control plane in this process, signing with the run's key. */
   connectCore(prefix: string, policy: Policy): Promise<SnapbotCore>;
+  /** Registers a cleanup (a worker, a control process) that close() runs if the scenario did not (Ctrl-C). */
+  defer(cleanup: () => Promise<void>): () => void;
+  /** Runs what is still deferred, closes the cores, stops Redis, removes the files. */
   close(): Promise<void>;
 }
 
@@ -97,6 +100,7 @@ export async function startChaosContext(options: { log: ChaosLog; keepFiles?: bo
   mkdirSync(redisDir, { recursive: true });
   const redis = await ChaosRedis.start(redisDir);
   const cores: SnapbotCore[] = [];
+  const cleanups = new Set<() => Promise<void>>();
   return {
     workDir,
     dataDir,
@@ -116,7 +120,13 @@ export async function startChaosContext(options: { log: ChaosLog; keepFiles?: bo
       cores.push(core);
       return core;
     },
+    defer(cleanup) {
+      cleanups.add(cleanup);
+      return () => void cleanups.delete(cleanup);
+    },
     async close() {
+      await Promise.allSettled([...cleanups].map((cleanup) => cleanup()));
+      cleanups.clear();
       await Promise.allSettled(cores.splice(0).map((core) => core.close(1_000)));
       await redis.stop();
       if (!options.keepFiles) rmSync(workDir, { recursive: true, force: true });
@@ -153,6 +163,7 @@ export class SupervisedWorker {
   private stopping = false;
   private loop: Promise<void> | null = null;
   private readyFlag = false;
+  private readyAt = 0;
 
   constructor(
     private readonly context: ChaosContext,
@@ -166,6 +177,11 @@ export class SupervisedWorker {
 
   get ready(): boolean {
     return this.readyFlag && this.process !== null && this.process.alive();
+  }
+
+  /** How long the current process has been ready (0 when it is not). */
+  get upMs(): number {
+    return this.ready ? Date.now() - this.readyAt : 0;
   }
 
   get pid(): number | undefined {
@@ -188,7 +204,10 @@ export class SupervisedWorker {
 
   /** Starts the supervision and waits until the first process is ready. */
   async start(timeoutMs = 300_000): Promise<void> {
-    this.loop ??= this.supervise();
+    if (!this.loop) {
+      const undefer = this.context.defer(() => this.stop());
+      this.loop = this.supervise().finally(undefer);
+    }
     await this.whenReady(timeoutMs);
   }
 
@@ -253,7 +272,10 @@ export class SupervisedWorker {
       // A start reads every VM (four fake virsh calls each): slow on a loaded machine.
       void proc.waitFor('worker ready', 600_000).then(
         () => {
-          if (this.process === proc) this.readyFlag = true;
+          if (this.process === proc) {
+            this.readyFlag = true;
+            this.readyAt = Date.now();
+          }
         },
         () => undefined,
       );

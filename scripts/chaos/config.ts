@@ -39,6 +39,7 @@ export function chaosConfig(size: ChaosSize): ChaosConfig {
       jobs: big ? 300 : 60,
       killEveryMs: big ? [3_000, 9_000] : [2_000, 5_000],
       restartDelayMs: [200, 3_000],
+      minUptimeMs: big ? [5_000, 20_000] : [1_000, 5_000],
       maxKills: big ? 12 : 2,
       // The small run lets each worker die once (see WorkerKillsOptions.killsPerHost).
       killsPerHost: big ? null : 1,
@@ -46,19 +47,19 @@ export function chaosConfig(size: ChaosSize): ChaosConfig {
       createLatencyMs: 300,
       forged: { everyMs: big ? 3_000 : 2_000, max: big ? 30 : 9 },
       timings: TIMINGS,
-      timeoutMs: big ? 1_200_000 : 300_000,
+      timeoutMs: big ? 3_600_000 : 600_000,
     },
     redisRestart: {
       hosts: 3,
       jobs: big ? 150 : 30,
-      // Redis goes down once this share of the targets is done (and again, for `outages` > 1).
-      killAtDoneFraction: [0.25, 0.6],
-      outages: big ? 2 : 1,
-      outageMs: [1_000, 4_000],
+      // Redis goes down once this share of the targets is done (the outages spread over it).
+      killAtDoneFraction: [0.2, 0.7],
+      // big: a restart of a few seconds, then one longer than the job lock (15 s): jobs look stalled after it.
+      outagesMs: big ? [[1_000, 4_000], [17_000, 22_000]] : [[1_000, 4_000]],
       createLatencyMs: 400,
       forged: { everyMs: 2_000, max: big ? 15 : 6 },
       timings: TIMINGS,
-      timeoutMs: big ? 900_000 : 300_000,
+      timeoutMs: big ? 1_800_000 : 600_000,
     },
     controlPlane: {
       requests: big ? 6 : 4,

@@ -79,7 +79,7 @@ export async function controlPlaneScenario(context: ChaosContext, options: Contr
     );
     const policy = loadPolicy(policyPath);
     const core = await context.connectCore(prefix, policy);
-    worker = new SupervisedWorker(context, host, prefix, { lockMs: 5_000, stalledCheckMs: 2_000, virshTimeoutMs: 60_000, concurrency: 4 }, random.fork('worker'), [500, 500]);
+    worker = new SupervisedWorker(context, host, prefix, { lockMs: 15_000, stalledCheckMs: 5_000, virshTimeoutMs: 60_000, concurrency: 4 }, random.fork('worker'), [500, 500]);
     await worker.start();
     await waitForHosts(core, new Map([[host.hostId, host.vms.length]]));
 
@@ -106,6 +106,7 @@ export async function controlPlaneScenario(context: ChaosContext, options: Contr
         },
         context.workDir,
       );
+      void proc.exited.then(context.defer(() => proc.kill()));
       await proc.waitFor('control process ready', 120_000);
       return proc;
     };

@@ -34,7 +34,7 @@ export async function libvirtdScenario(context: ChaosContext, options: LibvirtdO
       hosts: options.hosts,
       jobs: options.jobs,
       name: 'chaos-libvirtd',
-      timings: { lockMs: 5_000, stalledCheckMs: 2_000, virshTimeoutMs: 60_000, concurrency: 4 },
+      timings: { lockMs: 15_000, stalledCheckMs: 5_000, virshTimeoutMs: 60_000, concurrency: 4 },
       restartDelayMs: [500, 500],
       createLatencyMs: options.createLatencyMs,
       forged: { everyMs: 0, max: 0 },

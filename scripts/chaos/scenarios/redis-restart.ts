@@ -17,8 +17,11 @@ export interface RedisRestartOptions {
   jobs: number;
   /** Each outage starts once a share of the targets in this range is done (uniform). */
   killAtDoneFraction: readonly [number, number];
-  outages: number;
-  outageMs: readonly [number, number];
+  /**
+   * One entry per outage: how long redis-server stays down (uniform, ms). An outage longer
+   * than the job lock (JOB_LOCK_MS) makes the running jobs look stalled once Redis is back.
+   */
+  outagesMs: ReadonlyArray<readonly [number, number]>;
   createLatencyMs: number;
   forged: { everyMs: number; max: number };
   timings: WorkerTimings;
@@ -46,15 +49,17 @@ export async function redisRestartScenario(context: ChaosContext, options: Redis
         workerPids = scene.workers.map((worker) => worker.pids);
         // Outage points, spread over the range, in order.
         const [low, high] = options.killAtDoneFraction;
-        const points = Array.from({ length: options.outages }, (_, index) => {
-          const from = low + ((high - low) * index) / options.outages;
-          const to = low + ((high - low) * (index + 1)) / options.outages;
+        const count = options.outagesMs.length;
+        const points = options.outagesMs.map((_, index) => {
+          const from = low + ((high - low) * index) / count;
+          const to = low + ((high - low) * (index + 1)) / count;
           return Math.round(options.jobs * (from + scene.random.next() * (to - from)));
         });
-        for (const point of points) {
+        for (const [index, point] of points.entries()) {
           await until(async () => scene.finished() || (await doneCount(scene.core, scene.runId)) >= point, `${point} targets done`, options.timeoutMs, 50);
           if (scene.finished()) return;
-          const downMs = scene.random.int(options.outageMs[0], options.outageMs[1]);
+          const [shortest, longest] = options.outagesMs[index]!;
+          const downMs = scene.random.int(shortest, longest);
           const atDone = await doneCount(scene.core, scene.runId);
           context.log(`s2: SIGKILL redis-server (pid ${context.redis.pid}) with ${atDone}/${options.jobs} done; down for ${downMs} ms`);
           await context.redis.kill();
@@ -89,7 +94,7 @@ export async function redisRestartScenario(context: ChaosContext, options: Redis
     forgedExecuted: forgery?.executed ?? 0,
   };
   const allProblems = [...outcome.problems, ...problems];
-  if (outages.length < options.outages) allProblems.push(`only ${outages.length} of ${options.outages} outage(s) happened before the run ended`);
+  if (outages.length < options.outagesMs.length) allProblems.push(`only ${outages.length} of ${options.outagesMs.length} outage(s) happened before the run ended`);
   return {
     key: '2',
     title: 'redis-server SIGKILL + restart',

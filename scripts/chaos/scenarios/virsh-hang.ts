@@ -31,7 +31,7 @@ export async function virshHangScenario(context: ChaosContext, options: VirshHan
       hosts: options.hosts,
       jobs: options.jobs,
       name: 'chaos-hang',
-      timings: { lockMs: 5_000, stalledCheckMs: 2_000, virshTimeoutMs: options.virshTimeoutMs, concurrency: 4 },
+      timings: { lockMs: 15_000, stalledCheckMs: 5_000, virshTimeoutMs: options.virshTimeoutMs, concurrency: 4 },
       restartDelayMs: [500, 500],
       createLatencyMs: options.createLatencyMs,
       forged: { everyMs: 0, max: 0 },

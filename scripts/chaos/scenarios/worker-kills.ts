@@ -18,6 +18,8 @@ export interface WorkerKillsOptions {
   /** Time between two kills (uniform, ms). */
   killEveryMs: readonly [number, number];
   restartDelayMs: readonly [number, number];
+  /** A worker is killed only once it has been up (ready) this long (uniform, ms): it gets work done between deaths. */
+  minUptimeMs: readonly [number, number];
   maxKills: number;
   /**
    * At most this many deaths of one host's worker (chaos kills and fault kills together);
@@ -70,7 +72,8 @@ export async function workerKillsScenario(context: ChaosContext, options: Worker
           // Deaths to come from armed faults count against a host's limit too.
           const allowed = scene.workers.filter((worker) => worker.kills + (armed.get(worker.host.hostId) ?? 0) < limit);
           if (allowed.length === 0) break;
-          const ready = allowed.filter((worker) => worker.ready);
+          const uptime = scene.random.int(options.minUptimeMs[0], options.minUptimeMs[1]);
+          const ready = allowed.filter((worker) => worker.upMs >= uptime);
           if (ready.length === 0) continue;
           const victim = scene.random.pick(ready);
           context.log(`s1: SIGKILL worker of ${victim.host.hostId} (pid ${victim.pid})`);
