@@ -99,11 +99,23 @@ function libvirtName(what: string, maxLength: number) {
 
 /** A libvirt domain name as an operator types it. */
 export const vmNameSchema = libvirtName('VM name', 200);
-/** A snapshot name; libvirt also uses it in external overlay file names (`disk.NAME`). */
-export const snapshotNameSchema = libvirtName('snapshot name', 128).refine(
-  (value) => value !== '.' && value !== '..',
-  "snapshot name must not be '.' or '..'",
-);
+/**
+ * libvirt keeps a snapshot's metadata in `NAME.xml`, written as `NAME.xml.new` first: a
+ * file name holds 255 bytes, so a name of more than 247 UTF-8 bytes fails "unable to save
+ * metadata" — after qemu-img has already made the internal snapshot in the image.
+ */
+export const SNAPSHOT_NAME_MAX_BYTES = 247;
+
+/**
+ * A snapshot name; libvirt also uses it in file names (external overlays `disk.NAME`, its
+ * metadata `NAME.xml`). libvirt itself refuses one that starts with '.'.
+ */
+export const snapshotNameSchema = libvirtName('snapshot name', 128)
+  .refine((value) => !value.startsWith('.'), "snapshot name must not start with '.' (libvirt refuses it)")
+  .refine(
+    (value) => Buffer.byteLength(value, 'utf8') <= SNAPSHOT_NAME_MAX_BYTES,
+    `snapshot name must be at most ${SNAPSHOT_NAME_MAX_BYTES} bytes in UTF-8 (libvirt stores it as a file name)`,
+  );
 /** Host ids become queue names (`host.<id>`), so they keep to hostname characters. */
 export const hostIdSchema = z
   .string()

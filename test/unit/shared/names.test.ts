@@ -68,8 +68,10 @@ describe('what a refused name is told', () => {
     ['a\u001fb', 'snapshot name must not contain control characters'],
     ['\tpre', 'snapshot name must not contain control characters'],
     ['pre ', 'snapshot name must not start or end with spaces'],
-    ['.', "snapshot name must not be '.' or '..'"],
-    ['..', "snapshot name must not be '.' or '..'"],
+    ['.', "snapshot name must not start with '.' (libvirt refuses it)"],
+    ['..', "snapshot name must not start with '.' (libvirt refuses it)"],
+    ['.hidden', "snapshot name must not start with '.' (libvirt refuses it)"],
+    ['é'.repeat(124), 'snapshot name must be at most 247 bytes in UTF-8 (libvirt stores it as a file name)'],
   ])('snapshot name %j: %s', (name, message) => {
     expect(verdict(snapshotNameSchema, name)).toBe(message);
   });
@@ -105,8 +107,15 @@ describe('control characters in names', () => {
     }
   });
 
-  it("accepts dots inside longer snapshot names", () => {
-    for (const name of ['...', '.hidden', 'a..b']) expect(verdict(snapshotNameSchema, name)).toBe('valid');
+  it('accepts dots after the first character', () => {
+    for (const name of ['a..b', 'v1.2.3', 'a.']) expect(verdict(snapshotNameSchema, name)).toBe('valid');
+  });
+
+  it('accepts up to 247 UTF-8 bytes within the 128 characters (libvirt keeps NAME.xml.new, a 255-byte file name)', () => {
+    expect(verdict(snapshotNameSchema, 'é'.repeat(123))).toBe('valid');
+    expect(verdict(snapshotNameSchema, `a${'é'.repeat(123)}`)).toBe('valid');
+    expect(verdict(snapshotNameSchema, `ab${'é'.repeat(123)}`)).not.toBe('valid');
+    expect(verdict(snapshotNameSchema, '📸'.repeat(62))).not.toBe('valid');
   });
 });
 
