@@ -499,7 +499,14 @@ describe('fleet runs and approvals at scale', () => {
       expect(embedOf(reply).title).toBe(`✅ Snapshot ${name} created`);
       expect(field(embedOf(reply), 'VM')).toBe(MAX_VM);
       expect(field(embedOf(reply), 'Host')).toBe(MAX_HOST);
-      expect(field(embedOf(reply), 'Description')).toBe(description.trim() === '' ? '—' : description);
+      // Shown as text (markup escaped, so it cannot ping or format), within a field's 1,024 characters.
+      const shown = field(embedOf(reply), 'Description')!;
+      expect(shown.length).toBeLessThanOrEqual(1024);
+      if (description.trim() === '') expect(shown).toBe('—');
+      else {
+        expect(shown).toContain('\\*\\*keep\\*\\*');
+        expect(description.startsWith(shown.replace(/…$/u, '').replace(/\\(.)/gsu, '$1'))).toBe(true);
+      }
     }
     // A revert of the longest names waits for approval; the request and its outcome fit.
     const before = discord.channelMessages().length;

@@ -70,3 +70,13 @@ export function approverText(approvers: readonly string[]): string {
     })
     .join(', ');
 }
+
+/**
+ * Who asked, as Discord shows it: a mention when they are a Discord user (an id of
+ * digits), else their snapbot id as text (`snapctl:alice`; an operator who is not linked
+ * to a Discord user has `operator:<name>` there, which is no one to mention).
+ */
+export function requesterText(requester: { id: string; userId: string | null; displayName?: string }): string {
+  if (requester.userId && /^\d{15,21}$/.test(requester.userId)) return `<@${requester.userId}>`;
+  return escapeText(requester.id);
+}

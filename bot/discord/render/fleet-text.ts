@@ -1,7 +1,7 @@
 import type { APIActionRowComponent, APIButtonComponent, APIEmbed, AttachmentBuilder } from 'discord.js';
 import type { FleetPlan } from '../../core/fleet/index.js';
 import { clipText } from './discord-limits.js';
-import { escapeText, inlineCode } from './escape.js';
+import { escapeText, inlineCode, requesterText as whoAsked } from './escape.js';
 
 /** Pieces of text every fleet message uses: times, names in code, lists cut to a field, what a run does. */
 
@@ -62,7 +62,7 @@ export function fieldLines(lines: string[], more = 0): string {
 }
 
 export function requesterText(plan: FleetPlan): string {
-  return plan.requester.userId ? `<@${plan.requester.userId}>` : escapeText(plan.requester.displayName || plan.requester.id);
+  return whoAsked(plan.requester);
 }
 
 /** "snapshot `pre-rollout-{date}` (disk-only)" or "delete snapshots matching `pre-*`". */

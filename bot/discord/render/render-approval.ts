@@ -6,7 +6,7 @@ import { snapshotSubjectOf } from '../../core/snapshot-approvals.js';
 import { approvalButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
 import { clipText, DISCORD_LIMITS } from './discord-limits.js';
-import { approverText, escapeText, inlineCode } from './escape.js';
+import { approverText, escapeText, inlineCode, requesterText } from './escape.js';
 
 function unix(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
@@ -51,7 +51,7 @@ export function renderApprovalRequest(state: ApprovalState, now: number = Date.n
     color,
     description: outcome ?? `${STATUS_LINE[state.status]}${state.deniedBy ? ` (by <@${state.deniedBy}>)` : ''}.`,
     fields: [
-      { name: 'Requested by', value: asked.requester.userId ? `<@${asked.requester.userId}>` : escapeText(asked.requester.id), inline: true },
+      { name: 'Requested by', value: requesterText(asked.requester), inline: true },
       { name: 'Host', value: escapeText(request.host), inline: true },
       { name: 'VM', value: `${vm}\n${inlineCode(request.uuid)}`, inline: true },
       {
