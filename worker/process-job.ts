@@ -30,6 +30,13 @@ export function createJobProcessor(deps: JobProcessorDeps) {
     const logger = deps.logger.child({ jobId, ...hostBinding, vm: request.vm, kind: request.kind });
     // Everything this job runs logs with its id, `virsh failed` lines included.
     const jobDeps: JobProcessorDeps = { ...deps, logger, hypervisor: deps.hypervisor.withLogger(logger) };
+    // Before anything else: a job the control process did not sign touches nothing — not
+    // a VM, and not the fleet target it may name (a forgery must not fail a genuine target).
+    try {
+      await deps.admission.admit(job, request);
+    } catch (error) {
+      throw toBullmqError(error, deps.hostId, logger);
+    }
     const fleetRef = request.kind === 'create' || request.kind === 'delete' ? request.fleet : undefined;
     // A per-host limit of at least this worker's slots is kept by the slots themselves, and
     // waiting there is cheaper than stepping aside and coming back for a permit.
@@ -39,8 +46,6 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       if (request.host !== deps.hostId) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
       }
-      // Before anything else: a job the control process did not sign touches nothing.
-      await deps.admission.admit(job, request);
       // A cancelled target need not wait for its VM or a slot to be refused.
       await fleet?.assertMayStart();
       const started = Date.now();

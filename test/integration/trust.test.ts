@@ -117,6 +117,15 @@ describe('a Redis writer cannot make a worker act', () => {
     expect(virshCalls('snapshot-revert')).toEqual([]);
   });
 
+  it("a forged job naming a genuine fleet target is refused without touching that target's state", async () => {
+    const runId = 'abcdef012345';
+    const targets = fleetKeys(prefix, runId).targets;
+    await core.redis.hset(targets, '0', JSON.stringify({ state: 'queued' }));
+    const forged = { kind: 'create', host: HOST, vm: 'app-01', requestedBy: 'attacker', name: 'fleet-forged-target', mode: 'disk-only', fleet: { runId, index: 0, perHost: 1, global: 1 } };
+    expect(await addAsRedisWriter(`fleet-${runId}-0-forged`, forged)).toMatch(/^FORBIDDEN: /);
+    expect(JSON.parse((await core.redis.hget(targets, '0'))!)).toEqual({ state: 'queued' });
+  });
+
   it('refuses a job whose signature expired before a worker took it', async () => {
     const expired = signJob(testAuthority(), 'expired-1', { kind: 'create', host: HOST, vm: 'app-01', requestedBy: 'discord:1', name: 'late', mode: 'disk-only' } as SnapshotJob, { expiresAt: Date.now() - 1000 });
     expect(await addAsRedisWriter('expired-1', expired)).toMatch(/^FORBIDDEN: .*signature expired at/);
