@@ -505,7 +505,10 @@ describe('fleet runs and approvals at scale', () => {
       if (description.trim() === '') expect(shown).toBe('—');
       else {
         expect(shown).toContain('\\*\\*keep\\*\\*');
-        expect(description.startsWith(shown.replace(/…$/u, '').replace(/\\(.)/gsu, '$1'))).toBe(true);
+        // Clipped to fit: what is shown, unescaped, is the start of the description.
+        const unescaped = shown.replace(/\n```$/u, '').replace(/…$/u, '').replace(/\\$/u, '').replace(/\\(.)/gsu, '$1');
+        expect(unescaped.length).toBeGreaterThan(500);
+        expect(description.startsWith(unescaped), JSON.stringify(shown.slice(-40))).toBe(true);
       }
     }
     // A revert of the longest names waits for approval; the request and its outcome fit.
@@ -519,7 +522,8 @@ describe('fleet runs and approvals at scale', () => {
     expect(field(embedOf(request), 'VM')).toContain(MAX_VM);
     expect(field(embedOf(request), 'Host')).toBe(MAX_HOST);
     expect(field(embedOf(request), 'Snapshot')).toContain(MAX_SNAP);
-    expect(field(embedOf(request), 'Snapshot')).toContain(DESCRIPTION.slice(0, 300).trim().slice(0, 50));
+    // The description as text: markup escaped ("Before the kernel upgrade \`\`\`apt…").
+    expect(field(embedOf(request), 'Snapshot')).toContain('Before the kernel upgrade \\`\\`\\`apt full-upgrade');
     const approve = customId(request, /"custom_id":"(approval:[0-9a-f]+:approve)"/);
     const click = await discord.clickButton(approver.id, request, approve);
     expect((await click.waitForCallback()).type).toBe(6);
