@@ -7,6 +7,7 @@ import { createLogger } from '../shared/logger.js';
 import { loadPolicy } from '../shared/policy.js';
 import { startControlServer } from './core/control-server.js';
 import { SnapbotCore } from './core/core.js';
+import { startHeadlessSweeper } from './core/headless-sweeper.js';
 import { OperatorDirectory } from './core/operators.js';
 import { startBot, type RunningBot } from './discord/bot.js';
 
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   const core = await SnapbotCore.connect({ redisUrl: redisUrlOf(config), prefix: config.SNAPBOT_PREFIX, logger, policy, signer, redisReconnect: 'forever' });
   let bot: RunningBot | undefined;
   let control: Awaited<ReturnType<typeof startControlServer>> | undefined;
+  let stopSweeper: (() => Promise<void>) | undefined;
   try {
     control = await startControlServer(core, { directory });
     if (discord) {
@@ -40,6 +42,9 @@ async function main(): Promise<void> {
         core,
         logger,
       });
+    } else {
+      // Discord's bot sweeps approvals itself; without it, this process must, or requests would outlive their expiry.
+      stopSweeper = startHeadlessSweeper(core, { jobTimeoutMs: config.BOT_JOB_TIMEOUT_MS });
     }
   } catch (error) {
     await control?.close();
@@ -56,6 +61,7 @@ async function main(): Promise<void> {
     const within = <T>(work: Promise<T> | undefined, ms: number) => Promise.race([work, new Promise((resolve) => setTimeout(resolve, ms))]);
     void (async () => {
       await within(bot?.stop(), 10_000);
+      await within(stopSweeper?.(), 5_000);
       await within(control?.close(), 15_000);
       await core.close();
       process.exit(0);

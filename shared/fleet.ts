@@ -137,6 +137,14 @@ export function fleetKeys(prefix: string, runId: string) {
   };
 }
 
+/** BullMQ's failed reason for a job that was active on workers that died more often than `maxStalledCount` allows. */
+export const STALL_LIMIT_REASON = 'job stalled more than allowable limit';
+
+/** What a fleet target failed for its job's stall limit says, whoever records it (its worker or the run's watcher). */
+export function stalledTargetMessage(action: string, vm: string): string {
+  return `The worker running this ${action} on ${vm} died (crashed, was killed or lost its lock) more often than snapbot runs a job again; not run again. Check the VM's snapshots: the last run may or may not have finished.`;
+}
+
 export function fleetJobId(runId: string, index: number): string {
   return `fleet-${runId}-${index}`;
 }

@@ -36,10 +36,15 @@ export class FleetGate {
     return fleetTargetStateSchema.parse(JSON.parse(raw));
   }
 
-  /** Throws CANCELLED (permanent) when the target may no longer start. */
-  async assertMayStart(): Promise<void> {
+  /**
+   * 'start' when the target may start; throws CANCELLED (permanent) when it may not. A
+   * re-run of the target's job (`rerun`) that finds it `done` gets 'finished': its earlier
+   * run did the work and died before BullMQ heard, so the re-run completes as recovered.
+   */
+  async assertMayStart(rerun = false): Promise<'start' | 'finished'> {
     const state = await this.state();
-    if (state.state === 'queued' || state.state === 'running') return;
+    if (state.state === 'queued' || state.state === 'running') return 'start';
+    if (rerun && state.state === 'done') return 'finished';
     throw notStarted(this.ref.runId, state.state);
   }
 

@@ -57,6 +57,11 @@ export class JobAdmission {
     this.remember(jobId, instance);
   }
 
+  /** Whether the job carries its authority's signature (expiry and replay aside): for settling records of jobs that ran before. */
+  isSigned(jobId: string, request: SnapshotJob): boolean {
+    return checkJobSignature(this.options.verifier, jobId, request).ok;
+  }
+
   private remember(jobId: string, instance: number): void {
     if (this.seen.size >= LOCAL_LEDGER_MAX) this.seen.delete(this.seen.keys().next().value!);
     this.seen.set(jobId, instance);

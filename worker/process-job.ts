@@ -1,12 +1,13 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { decodeFailedReason, encodeFailedReason, SnapbotError } from '../shared/errors.js';
+import { STALL_LIMIT_REASON, stalledTargetMessage } from '../shared/fleet.js';
 import { snapshotJobSchema, type JobResult, type SnapshotJob } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { FleetGate } from './fleet-gate.js';
 import type { ResolvedVm } from './inventory.js';
 import { earlierTargets, isFirstTry, previousTarget, reportProgress, type JobProcessorDeps } from './job-context.js';
-import { createSnapshot, deleteSnapshot, findSnapshot, revertSnapshot, toSnapshotInfo } from './snapshot-operations.js';
+import { createSnapshot, deleteSnapshot, findOwnSnapshot, findSnapshot, revertSnapshot, toSnapshotInfo } from './snapshot-operations.js';
 
 /** A fleet job that finds its run's limits all taken waits this long (plus jitter) in BullMQ's delayed set. */
 const FLEET_PERMIT_RETRY_MS = 100;
@@ -41,13 +42,16 @@ export function createJobProcessor(deps: JobProcessorDeps) {
     // A per-host limit of at least this worker's slots is kept by the slots themselves, and
     // waiting there is cheaper than stepping aside and coming back for a permit.
     const limits = fleetRef && fleetRef.perHost >= deps.slots.size ? { ...fleetRef, perHost: 0 } : fleetRef;
-    const fleet = limits ? new FleetGate(deps.redis, deps.prefix, limits, jobId, deps.hostId, deps.fleetPermitLeaseMs) : null;
+    let fleet = limits ? new FleetGate(deps.redis, deps.prefix, limits, jobId, deps.hostId, deps.fleetPermitLeaseMs) : null;
     try {
       if (request.host !== deps.hostId) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
       }
-      // A cancelled target need not wait for its VM or a slot to be refused.
-      await fleet?.assertMayStart();
+      // A cancelled target need not wait for its VM or a slot to be refused. A re-run whose
+      // earlier run finished the target (and died before BullMQ heard) runs on without the
+      // gate: the operation's own re-run checks find what that run did, and the target's
+      // record stays as it is.
+      if ((await fleet?.assertMayStart(!isFirstTry(job))) === 'finished') fleet = null;
       const started = Date.now();
       // Locked by name (a libvirt domain name is unique on its host), and the name is
       // resolved to a UUID only under the lock: an earlier job may have replaced the VM.
@@ -99,6 +103,41 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       throw failure;
     }
   };
+}
+
+/**
+ * A fleet job that BullMQ failed for its stall limit (its workers died while it was
+ * active, more often than `maxStalledCount` allows) ran no processor for that failure, so
+ * its target would stay `queued` or `running` and its run would never end. Called from
+ * the worker's `failed` event: settles the target unless something else already did. A
+ * create whose snapshot an earlier run made (it carries this job's id) is done; anything
+ * else failed, saying what happened. Only signed jobs are settled: a forgery must not
+ * settle a genuine target.
+ */
+export async function settleStalledFleetJob(deps: JobProcessorDeps, job: Job | undefined, error: Error): Promise<void> {
+  if (!job?.id || error.message !== STALL_LIMIT_REASON) return;
+  const parsed = snapshotJobSchema.safeParse(job.data);
+  if (!parsed.success) return;
+  const request = parsed.data;
+  const ref = request.kind === 'create' || request.kind === 'delete' ? request.fleet : undefined;
+  if (!ref || !deps.admission.isSigned(job.id, request)) return;
+  const gate = new FleetGate(deps.redis, deps.prefix, ref, job.id, deps.hostId, deps.fleetPermitLeaseMs);
+  const state = await gate.state();
+  if (state.state !== 'queued' && state.state !== 'running') return;
+  if (request.kind === 'create') {
+    const own = await deps.inventory
+      .resolveVm(request.vm, request.uuid, deps.hypervisor)
+      .then((vm) => findOwnSnapshot(deps, vm, request.name, job.id!))
+      .catch(() => null);
+    if (own) {
+      await gate.markDone(0, `Made by a run of this job whose worker died before it could report; found on the VM afterwards.`);
+      return;
+    }
+  }
+  await gate.markFailed({
+    code: 'INTERNAL',
+    message: stalledTargetMessage(request.kind, request.vm),
+  });
 }
 
 async function runOperation(

@@ -11,7 +11,8 @@ import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
 import { HostInventory } from './inventory.js';
 import { JobAdmission } from './job-admission.js';
-import { createJobProcessor } from './process-job.js';
+import { createJobProcessor, settleStalledFleetJob } from './process-job.js';
+import type { JobProcessorDeps } from './job-context.js';
 import { HostSlots } from './host-slots.js';
 import { VmLocks } from './vm-lock.js';
 
@@ -69,21 +70,22 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
     logger,
   });
 
+  const processorDeps: JobProcessorDeps = {
+    hostId: config.HOST_ID,
+    hypervisor,
+    inventory,
+    locks: new VmLocks(),
+    slots: new HostSlots(config.WORKER_CONCURRENCY),
+    capabilities: () => capabilitiesForLibvirt(version.libvirt),
+    logger,
+    redis,
+    prefix: config.SNAPBOT_PREFIX,
+    fleetPermitLeaseMs: 3 * config.VIRSH_TIMEOUT_MS,
+    admission: new JobAdmission({ verifier, redis, prefix: config.SNAPBOT_PREFIX, hostId: config.HOST_ID, logger }),
+  };
   const worker = new Worker(
     hostQueueName(config.HOST_ID),
-    createJobProcessor({
-      hostId: config.HOST_ID,
-      hypervisor,
-      inventory,
-      locks: new VmLocks(),
-      slots: new HostSlots(config.WORKER_CONCURRENCY),
-      capabilities: () => capabilitiesForLibvirt(version.libvirt),
-      logger,
-      redis,
-      prefix: config.SNAPBOT_PREFIX,
-      fleetPermitLeaseMs: 3 * config.VIRSH_TIMEOUT_MS,
-      admission: new JobAdmission({ verifier, redis, prefix: config.SNAPBOT_PREFIX, hostId: config.HOST_ID, logger }),
-    }),
+    createJobProcessor(processorDeps),
     {
       connection: redis,
       prefix: config.SNAPBOT_PREFIX,
@@ -91,7 +93,11 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
       concurrency: 2 * config.WORKER_CONCURRENCY,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.JOB_STALLED_CHECK_MS,
-      maxStalledCount: 1,
+      // A job whose worker dies while it is active runs again (every operation finds what
+      // an earlier run of it did); after the third death it fails, and its fleet target is
+      // settled from the 'failed' event (settleStalledFleetJob): a job that kills its
+      // worker must not loop for ever.
+      maxStalledCount: 2,
       // For jobs that carry no retention of their own; the same as the bot gives its jobs.
       ...JOB_RETENTION,
     },
@@ -100,6 +106,9 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
   worker.on('failed', (job, error) => {
     logger.info({ jobId: job?.id, reason: error.message }, 'job failed');
     heartbeat.recordJobFailure(job, error.message);
+    void settleStalledFleetJob(processorDeps, job, error).catch((settleError: unknown) =>
+      logger.warn({ err: settleError, jobId: job?.id }, 'could not settle the fleet target of a job failed for its stall limit'),
+    );
   });
   await worker.waitUntilReady();
 

@@ -47,7 +47,7 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
 }
 
 /** The snapshot of that name if this job made it; SNAPSHOT_EXISTS if someone else did. */
-async function findOwnSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: string, jobId: string) {
+export async function findOwnSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name: string, jobId: string) {
   let existing: RawSnapshot;
   try {
     existing = await deps.hypervisor.snapshotInfo(vm.uuid, name);

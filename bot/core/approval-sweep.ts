@@ -6,8 +6,8 @@ import { fleetMirror, getFleetRun, startFleetRun } from './fleet/index.js';
 export interface ApprovalSweepHandlers {
   /** A request expired (its buttons must go dead). */
   expired(state: ApprovalState): Promise<void>;
-  /** A request opened outside the chat (snapctl), to post. */
-  toPost(state: ApprovalState): Promise<void>;
+  /** A request opened outside the chat (snapctl), to post. Without it (no chat to post in) the requests stay queued for a process that has one. */
+  toPost?(state: ApprovalState): Promise<void>;
   /**
    * An approved request whose action was not taken, because the process that approved it
    * died: a fleet run is started here already (the adapter adopts its summary); a
@@ -22,15 +22,16 @@ export interface ApprovalSweepHandlers {
  * take the action of approved requests nobody acted on, and say a bot is alive.
  * Every step is idempotent and safe in several processes at once.
  */
-export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepHandlers, options: { aliveTtlMs: number }): Promise<void> {
+export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepHandlers, options: { aliveTtlMs?: number } = {}): Promise<void> {
   const report = (what: string) => (error: unknown) => core.logger.warn({ err: error }, `approval sweep: ${what} failed`);
   for (const state of await expireDueApprovals(core, (subject) => fleetMirror(core, subject))) {
     await handlers.expired(state).catch(report('showing an expiry'));
   }
-  for (let id = await takeApprovalToPost(core); id !== null; id = await takeApprovalToPost(core)) {
+  const { toPost } = handlers;
+  for (let id = toPost ? await takeApprovalToPost(core) : null; toPost && id !== null; id = await takeApprovalToPost(core)) {
     const state = await getApproval(core, id);
     // A request written into Redis by anyone but the control process is not posted (audited instead).
-    if (state?.status === 'pending' && (await isGenuineRequest(core, id))) await handlers.toPost(state).catch(report('posting a request'));
+    if (state?.status === 'pending' && (await isGenuineRequest(core, id))) await toPost(state).catch(report('posting a request'));
   }
   for (const id of await approvedNotActed(core)) {
     const state = await getApproval(core, id);
@@ -49,5 +50,6 @@ export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepH
     }
     await handlers.approved(state).catch(report('acting on an approval'));
   }
-  await markBotAlive(core, options.aliveTtlMs);
+  // Only a process that posts requests and takes clicks says a bot is alive.
+  if (options.aliveTtlMs !== undefined) await markBotAlive(core, options.aliveTtlMs);
 }

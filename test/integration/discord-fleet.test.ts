@@ -311,7 +311,7 @@ describe('/fleet with the default approval rules', () => {
     });
     expect((await confirmFleet(harness.core, plan.id)).kind).toBe('pending');
     const request = await runMessage(plan.id);
-    expect(field(request, 'Requested by', 0)).toBe('ops@box');
+    expect(field(request, 'Requested by', 0)).toBe('snapctl:ops@box');
     await discord.clickButton(secondAdmin.id, request, `approval:${plan.id}:approve`);
     await until(() => isFinal(request), 30_000);
     expect(snapshotsOf(hosts['kvm-b'], 'web-05')).not.toContain('retry-me');

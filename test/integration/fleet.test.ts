@@ -304,6 +304,76 @@ describe('fleet runs', () => {
     for (const vm of ['a1', 'a2', 'a3']) expect(snapshotNames(fake, vm)).toEqual(['resume']);
   });
 
+  it('a target whose workers die three times while its job is active is settled from the failed job: done, as its snapshot is on the VM', async () => {
+    const fleet = await fleetOf('stall-limit', { 'kvm-a': ['a1'] }, writePolicy('stall-limit', { hostLostAfterSeconds: 60 }));
+    const quickStall = { JOB_LOCK_MS: '2000', JOB_STALLED_CHECK_MS: '1000' };
+    const fake = fleet.hosts.get('kvm-a')!;
+    // The create succeeds; each run then dies reading the snapshot back (the first run
+    // right after making it, the re-runs while looking for it): three deaths, past
+    // maxStalledCount (2), so BullMQ fails the job without running it a fourth time.
+    fake.setFaults([{ match: { subcommand: 'snapshot-dumpxml' }, killParent: true, times: 3 }]);
+    let worker = await fleet.startHost('kvm-a', quickStall);
+    const plan = await planFleet(fleet.core, request({ name: 'stalled' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const watching = watchFleetRun(fleet.core, plan.id, { pollMs: 100 });
+    for (let death = 1; death <= 3; death += 1) {
+      const dying = worker;
+      await until(async () => dying.child.exitCode !== null || dying.child.signalCode !== null, 30_000);
+      worker = await fleet.startHost('kvm-a', quickStall);
+    }
+    const final = await watching;
+    const job = await fleet.core.queueFor('kvm-a').getJob(fleetJobId(plan.id, 0));
+    expect(job?.failedReason).toBe('job stalled more than allowable limit');
+    expect(final.counts).toMatchObject({ done: 1, failed: 0 });
+    expect(final.targets[0]!.state).toMatchObject({ state: 'done', note: expect.stringMatching(/worker died before it could report; found on the VM/) });
+    expect(createCalls(fake)).toHaveLength(1);
+    expect(snapshotNames(fake, 'a1')).toEqual(['stalled']);
+  }, 90_000);
+
+  it('a re-run whose earlier run finished its target completes as recovered, not as failed', async () => {
+    const fleet = await fleetOf('rerun-done', { 'kvm-a': ['a1'] }, writePolicy('rerun-done', { hostLostAfterSeconds: 60 }));
+    const quickStall = { JOB_LOCK_MS: '2000', JOB_STALLED_CHECK_MS: '1000' };
+    const fake = fleet.hosts.get('kvm-a')!;
+    fake.setFaults([{ match: { subcommand: 'snapshot-dumpxml' }, killParent: true, times: 1 }]);
+    const worker = await fleet.startHost('kvm-a', quickStall);
+    const plan = await planFleet(fleet.core, request({ name: 'finished' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    await until(async () => worker.child.exitCode !== null || worker.child.signalCode !== null, 30_000);
+    // The window this stands for: the dead run had recorded its target done (FleetGate.markDone)
+    // and died before BullMQ heard that the job completed. Written here as markDone writes it.
+    const keys = fleetKeys(fleet.prefix, plan.id);
+    await fleet.core.redis.hset(keys.targets, '0', JSON.stringify({ state: 'done', at: Date.now(), durationMs: 5, note: null }));
+    await fleet.startHost('kvm-a', quickStall);
+    const queue = fleet.core.queueFor('kvm-a');
+    await until(async () => (await queue.getJobState(fleetJobId(plan.id, 0))) === 'completed', 30_000);
+    const job = await queue.getJob(fleetJobId(plan.id, 0));
+    expect(job?.returnvalue).toMatchObject({ kind: 'create', recovered: true, snapshot: { name: 'finished' } });
+    expect(createCalls(fake)).toHaveLength(1);
+    const final = await watchFleetRun(fleet.core, plan.id, { pollMs: 100 });
+    expect(final.counts).toMatchObject({ done: 1, failed: 0 });
+  }, 90_000);
+
+  it('the watcher settles a target whose job vanished from its queue, saying so', async () => {
+    const fleet = await fleetOf('vanished', { 'kvm-a': ['a1', 'a2'] }, writePolicy('vanished', { hostLostAfterSeconds: 60 }));
+    const quickStall = { JOB_LOCK_MS: '2000', JOB_STALLED_CHECK_MS: '1000' };
+    const fake = fleet.hosts.get('kvm-a')!;
+    fake.setFaults([{ match: { subcommand: 'snapshot-create-as', domain: 'a2' }, latencyMs: 20_000, times: 1 }]);
+    const worker = await fleet.startHost('kvm-a', quickStall);
+    const plan = await planFleet(fleet.core, request({ name: 'vanish' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const a2 = plan.targets.find((target) => target.vm === 'a2')!;
+    await until(async () => createCalls(fake).some((call) => call.argv.includes(`--domain=${fake.domain('a2').uuid}`)));
+    await worker.stop('SIGKILL');
+    // Someone cleans the queue (queue.remove, obliterate, a Redis DEL) once the dead worker's lock lapsed.
+    const queue = fleet.core.queueFor('kvm-a');
+    await until(async () => (await queue.remove(fleetJobId(plan.id, a2.index))) === 1, 30_000);
+    await fleet.startHost('kvm-a', quickStall);
+    const final = await watchFleetRun(fleet.core, plan.id, { pollMs: 100, strandedAfterMs: 1_000 });
+    const settled = final.targets.find((target) => target.vm === 'a2')!;
+    expect(settled.state).toMatchObject({ state: 'failed', code: 'INTERNAL', message: expect.stringMatching(/is no longer in the queue of host kvm-a/) });
+    expect(final.counts).toMatchObject({ done: 1, failed: 1 });
+  }, 90_000);
+
   it('retry failed: a new run over exactly the failed targets', async () => {
     const fleet = await fleetOf('retry', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('retry', {}));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);

@@ -1,5 +1,5 @@
-import { SnapbotError } from '../../../shared/errors.js';
-import { fleetKeys, FLEET_RETENTION_SECONDS, isTerminal } from '../../../shared/fleet.js';
+import { decodeFailedReason, SnapbotError } from '../../../shared/errors.js';
+import { fleetJobId, fleetKeys, FLEET_RETENTION_SECONDS, isTerminal, STALL_LIMIT_REASON, stalledTargetMessage } from '../../../shared/fleet.js';
 import type { HostStatus } from '../../../shared/hosts.js';
 import { fleetIndexKeys } from '../../../shared/keys.js';
 import { recordAudit } from '../audit.js';
@@ -8,7 +8,7 @@ import { listHosts } from '../hosts.js';
 import { redisNow } from '../redis-clock.js';
 import { settleTargets } from './decide.js';
 import { fleetAudit, getFleetRun, type FleetRun } from './run-store.js';
-import { summarize, type FleetSummary } from './summary.js';
+import { summarize, type FleetSummary, type FleetTargetView } from './summary.js';
 
 /**
  * Following a run to its end: the summary as it changes, hosts lost mid-run given up
@@ -23,6 +23,8 @@ export interface WatchOptions {
   pollMs?: number;
   /** Stop watching (the run goes on), e.g. on shutdown. */
   signal?: AbortSignal;
+  /** How long a target's job must have ended `failed` or vanished before the watcher settles the target (default 30 s). */
+  strandedAfterMs?: number;
 }
 
 /**
@@ -36,6 +38,7 @@ export async function watchFleetRun(core: SnapbotCore, runId: string, options: W
   const lostAfterMs = core.policy.fleet.hostLostAfterSeconds * 1000;
   const keys = fleetKeys(core.prefix, runId);
   let last = '';
+  const stranded = new StrandedTargets(options.strandedAfterMs ?? STRANDED_AFTER_MS);
   for (;;) {
     const [run, hosts] = await Promise.all([getFleetRun(core, runId), listHosts(core)]);
     if (!run) throw new SnapbotError('INTERNAL', `Fleet run ${runId} vanished from Redis.`);
@@ -52,6 +55,7 @@ export async function watchFleetRun(core: SnapbotCore, runId: string, options: W
         await settleTargets(core, run.plan, abandoned, { state: 'failed', at: Date.now(), code: 'HOST_OFFLINE', message });
       }
       if (givenUp.length > 0) continue;
+      if ((await stranded.settle(core, run, unfinished)) > 0) continue;
     }
     const fingerprint = JSON.stringify([summary.status, summary.counts, summary.hosts]);
     if (fingerprint !== last) {
@@ -61,6 +65,55 @@ export async function watchFleetRun(core: SnapbotCore, runId: string, options: W
     if (!['running', 'cancelling', 'approved'].includes(run.status)) return summary;
     if (options.signal?.aborted) return summary;
     await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/** How long a target's job must have ended (or been missing) before the watcher settles the target itself. */
+const STRANDED_AFTER_MS = 30_000;
+/** How often the watcher looks at the BullMQ jobs of unfinished targets. */
+const STRANDED_CHECK_EVERY_MS = 5_000;
+
+/**
+ * The safety net under the workers' own records: a target whose job ended `failed`, or
+ * vanished from its queue, while the target still reads `queued` or `running` (the worker
+ * that should have recorded it died first, or BullMQ failed the job for its stall limit
+ * and the worker that saw it died too) would hold its run open for ever. After
+ * STRANDED_AFTER_MS of that, the watcher records it failed with the job's own reason.
+ */
+class StrandedTargets {
+  private lastCheck = 0;
+  /** Job id → when it was first seen failed or missing (this process's clock). */
+  private readonly since = new Map<string, number>();
+
+  constructor(private readonly afterMs: number) {}
+
+  async settle(core: SnapbotCore, run: FleetRun, unfinished: readonly FleetTargetView[]): Promise<number> {
+    const now = Date.now();
+    if (now - this.lastCheck < Math.min(STRANDED_CHECK_EVERY_MS, this.afterMs)) return 0;
+    this.lastCheck = now;
+    let settled = 0;
+    for (const target of unfinished) {
+      if (target.lost) continue; // its host's loss is judged by hostLostAfterSeconds
+      const jobId = fleetJobId(run.plan.id, target.index);
+      const queue = core.queueFor(target.host);
+      const state = await queue.getJobState(jobId);
+      if (state !== 'failed' && state !== 'unknown') {
+        this.since.delete(jobId);
+        continue;
+      }
+      const first = this.since.get(jobId) ?? now;
+      this.since.set(jobId, first);
+      if (now - first < this.afterMs) continue;
+      const job = state === 'failed' ? await queue.getJob(jobId) : undefined;
+      const failure = job
+        ? job.failedReason === STALL_LIMIT_REASON
+          ? { code: 'INTERNAL' as const, message: stalledTargetMessage(run.plan.action === 'delete' ? 'delete' : 'create', target.vm) }
+          : decodeFailedReason(job.failedReason)
+        : { code: 'INTERNAL' as const, message: `Its job ${jobId} is no longer in the queue of host ${target.host}, so it cannot run; nothing records whether it did.` };
+      settled += await settleTargets(core, run.plan, [target], { state: 'failed', at: now, code: failure.code, message: failure.message });
+      this.since.delete(jobId);
+    }
+    return settled;
   }
 }
 

@@ -195,14 +195,15 @@ export async function controlPlaneScenario(context: ChaosContext, options: Contr
     const late = await decideApproval(core, { id: second[0]!.id, actor: SECOND_ADMIN, decision: 'approve' });
     if (late.outcome !== 'expired') problems.push(`B: an approval after the expiry was ${late.outcome}, not refused as expired`);
     const stillPending = (await Promise.all(second.slice(1).map((request) => getApproval(core, request.id)))).filter((state) => state?.status === 'pending').length;
-    // The control process without Discord (snapctl only): does it sweep? (Informational.)
+    // The control process without Discord (snapctl only) sweeps too: it expires them.
     const headless = await startControl(false);
     await sleep(2 * options.sweepIntervalMs + 500);
     const pendingUnderHeadless = (await Promise.all(second.slice(1).map((request) => getApproval(core, request.id)))).filter((state) => state?.status === 'pending').length;
     await headless.stop();
+    if (pendingUnderHeadless > 0) problems.push(`B: ${pendingUnderHeadless} request(s) past expiry still pending after ${2 * options.sweepIntervalMs + 500} ms of a control process without Discord`);
     notes.push(
       `B: a late approval was ${late.outcome}; ${stillPending} other request(s) past expiry still read 'pending' with no control process, ` +
-        `${pendingUnderHeadless} still after ${2 * options.sweepIntervalMs + 500} ms of a control process without Discord (it runs no sweep)`,
+        `${pendingUnderHeadless} still after ${2 * options.sweepIntervalMs + 500} ms of a control process without Discord`,
     );
     const fresh = await context.connectCore(prefix, policy);
     const expiredNow = await expireDueApprovals(fresh);

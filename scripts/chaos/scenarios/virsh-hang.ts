@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ChaosContext } from '../cluster.js';
 import type { Random } from '../random.js';
 import { emptyFigures, type ScenarioResult } from '../report.js';
@@ -49,12 +50,7 @@ export async function virshHangScenario(context: ChaosContext, options: VirshHan
         for (const host of hosts) {
           for (const call of host.fake.calls()) {
             if (!call.argv.includes('snapshot-create-as')) continue;
-            try {
-              process.kill(call.pid, 0);
-              leftovers.push(call.pid);
-            } catch {
-              // Gone, as it should be.
-            }
+            if (isSameCallRunning(call)) leftovers.push(call.pid);
           }
         }
         return [];
@@ -91,4 +87,24 @@ export async function virshHangScenario(context: ChaosContext, options: VirshHan
     ],
     problems,
   };
+}
+
+/**
+ * True when the process that made `call` is still alive. Its pid alone says nothing: the
+ * chaos run starts thousands of short virsh processes and pids wrap (pid_max is 32768 on
+ * many machines), so a finished call's pid may belong to a newer process. The process
+ * counts only if its command line still ends with the call's arguments and it is not a
+ * zombie waiting for its parent.
+ */
+function isSameCallRunning(call: { pid: number; argv: string[] }): boolean {
+  try {
+    const stat = readFileSync(`/proc/${call.pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    const commandLine = readFileSync(`/proc/${call.pid}/cmdline`, 'utf8').split('\0').filter((part, index, all) => index < all.length - 1 || part !== '');
+    const tail = commandLine.slice(commandLine.length - call.argv.length);
+    return tail.length === call.argv.length && tail.every((part, index) => part === call.argv[index]);
+  } catch {
+    return false; // gone, as it should be
+  }
 }
