@@ -8,6 +8,7 @@ import { loadPolicy } from '../shared/policy.js';
 import { startControlServer } from './core/control-server.js';
 import { SnapbotCore } from './core/core.js';
 import { startHeadlessSweeper } from './core/headless-sweeper.js';
+import { startScheduleRunner, type ScheduleRunner } from './core/schedules/fire.js';
 import { OperatorDirectory } from './core/operators.js';
 import { startBot, type RunningBot } from './discord/bot.js';
 
@@ -30,8 +31,11 @@ async function main(): Promise<void> {
   let bot: RunningBot | undefined;
   let control: Awaited<ReturnType<typeof startControlServer>> | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
+  let schedules: ScheduleRunner | undefined;
   try {
     control = await startControlServer(core, { directory });
+    // Every control process fires schedules; BullMQ hands each firing to one of them.
+    schedules = await startScheduleRunner(core, { jobTimeoutMs: config.BOT_JOB_TIMEOUT_MS });
     if (discord) {
       bot = await startBot({
         token: discord.DISCORD_TOKEN,
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
       stopSweeper = startHeadlessSweeper(core, { jobTimeoutMs: config.BOT_JOB_TIMEOUT_MS });
     }
   } catch (error) {
+    await schedules?.close();
     await control?.close();
     await core.close();
     throw error;
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
       await within(bot?.stop(), 10_000);
       await within(stopSweeper?.(), 5_000);
       await within(control?.close(), 15_000);
+      await within(schedules?.close(), 10_000);
       await core.close();
       process.exit(0);
     })();

@@ -41,6 +41,23 @@ export const controlOperationSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('fleet-retry'), runId: text(64) }).strict(),
   z.object({ op: z.literal('fleet-confirm'), runId: text(64), wait: z.boolean() }).strict(),
   z.object({ op: z.literal('fleet-cancel'), runId: text(64) }).strict(),
+  z
+    .object({
+      op: z.literal('schedule-create'),
+      name: text(100),
+      target: text(2000),
+      cron: text(300).optional(),
+      every: text(50).optional(),
+      tz: text(100).optional(),
+      keep: text(300),
+      mode: text(20).optional(),
+      prefix: text(100).optional(),
+      description: text(2000).optional(),
+    })
+    .strict(),
+  z.object({ op: z.enum(['schedule-pause', 'schedule-resume', 'schedule-delete']), name: text(100) }).strict(),
+  /** Fires it once now; with `wait`, answers with the firing's record. */
+  z.object({ op: z.literal('schedule-run'), name: text(100), wait: z.boolean() }).strict(),
 ]);
 export type ControlOperation = z.infer<typeof controlOperationSchema>;
 

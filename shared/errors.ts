@@ -13,6 +13,7 @@ export const ERROR_SENTENCES = {
   UNSUPPORTED: "This host's libvirt cannot do that.",
   HYPERVISOR_UNAVAILABLE: 'The worker cannot reach libvirt on that host.',
   BUSY: 'The VM is busy with another operation.',
+  NO_SPACE: 'The storage under the VM is too full to take a snapshot safely; nothing was done.',
   TIMEOUT: 'The operation did not finish in time.',
   APPROVAL_REQUIRED: 'This action needs approval from teammates first.',
   APPROVAL_EXPIRED: 'The approval request has expired.',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { fleetJobRefSchema } from './fleet.js';
-import { descriptionSchema, hostIdSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from './names.js';
+import { descriptionSchema, hostIdSchema, scheduleNameSchema, snapshotNameSchema, uuidSchema, vmNameSchema } from './names.js';
 
 /**
  * The job contract between the bot (and snapctl) and the workers. The bot parses a
@@ -39,6 +39,14 @@ export const createJobSchema = z.object({
   description: descriptionSchema.optional(),
   /** Set when the job is one target of a fleet run. */
   fleet: fleetJobRefSchema.optional(),
+  /** The schedule that fires this create: stored with the snapshot as its marker, which only that schedule's retention prunes by. */
+  schedule: scheduleNameSchema.optional(),
+  /**
+   * Before creating, the worker checks the free space of the storage under each of the
+   * VM's disks (and, for a full snapshot, room for the guest's memory): below this share
+   * free it creates nothing and fails NO_SPACE. Scheduled creates carry it.
+   */
+  spaceGuard: z.object({ minFreePercent: z.number().min(0).max(99) }).strict().optional(),
 });
 export const listJobSchema = z.object({ ...jobBase, kind: z.literal('list') });
 export const infoJobSchema = z.object({ ...jobBase, kind: z.literal('info'), name: snapshotNameSchema });
@@ -97,6 +105,8 @@ export const snapshotInfoSchema = z.object({
   description: z.string().nullable(),
   /** The snapbot job that created it, when snapbot did. */
   jobId: z.string().nullable(),
+  /** The schedule that made it (its marker); only that schedule's retention prunes it. Absent from workers before 0.3. */
+  scheduleId: z.string().nullable().optional(),
 });
 export type SnapshotInfo = z.infer<typeof snapshotInfoSchema>;
 
@@ -168,20 +178,22 @@ export const jobProgressSchema = z.object({
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 
 /**
- * The worker marks the snapshots it creates with the job id, inside the description,
- * so that a retry after a crash recognises its own snapshot instead of failing or
- * making a second one. The marker is stripped before descriptions are shown.
+ * The worker marks the snapshots it creates with the job id (and, for a scheduled one,
+ * the schedule's name), inside the description, so that a retry after a crash recognises
+ * its own snapshot instead of failing or making a second one, and a schedule's retention
+ * prunes only what that schedule made. The marker is stripped before descriptions are
+ * shown.
  */
-const JOB_MARKER = /\n?\[snapbot job ([^\]\n]+)\]$/;
+const JOB_MARKER = /\n?\[snapbot job ([^\]\n ]+)(?: schedule ([^\]\n ]+))?\]$/;
 
-export function withJobMarker(description: string | undefined, jobId: string): string {
-  return `${description ?? ''}${description ? '\n' : ''}[snapbot job ${jobId}]`;
+export function withJobMarker(description: string | undefined, jobId: string, scheduleId?: string): string {
+  return `${description ?? ''}${description ? '\n' : ''}[snapbot job ${jobId}${scheduleId ? ` schedule ${scheduleId}` : ''}]`;
 }
 
-export function splitJobMarker(raw: string | null): { description: string | null; jobId: string | null } {
-  if (raw === null) return { description: null, jobId: null };
+export function splitJobMarker(raw: string | null): { description: string | null; jobId: string | null; scheduleId: string | null } {
+  if (raw === null) return { description: null, jobId: null, scheduleId: null };
   const match = JOB_MARKER.exec(raw);
-  if (!match) return { description: raw === '' ? null : raw, jobId: null };
+  if (!match) return { description: raw === '' ? null : raw, jobId: null, scheduleId: null };
   const description = raw.slice(0, match.index);
-  return { description: description === '' ? null : description, jobId: match[1]! };
+  return { description: description === '' ? null : description, jobId: match[1]!, scheduleId: match[2] ?? null };
 }

@@ -123,6 +123,17 @@ export const hostIdSchema = z
   .max(63, 'host id must be at most 63 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'host id may contain only letters, digits, ".", "_" and "-"');
 
+/**
+ * A schedule's name: its id in Redis and BullMQ, its marker on every snapshot it makes
+ * (`[snapbot job … schedule <name>]`), and the default prefix of those snapshots' names.
+ * Lowercase letters, digits and '-', so it reads the same everywhere it appears.
+ */
+export const scheduleNameSchema = z
+  .string()
+  .min(1, 'schedule name must not be empty')
+  .max(48, 'schedule name must be at most 48 characters')
+  .regex(/^[a-z0-9][a-z0-9-]*$/, "schedule name may contain only lowercase letters, digits and '-', and starts with a letter or digit");
+
 export const descriptionSchema = z
   .string()
   .max(1000, 'description must be at most 1000 characters')

@@ -9,7 +9,8 @@ import { matchesAnyGlob } from './glob.js';
  * an action on a VM when any rule that names one of their roles (or them) allows that
  * action on that host and VM. docs/POLICY.md explains it with an example.
  */
-export const POLICY_ACTIONS = ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit'] as const;
+/** `schedule`: create, change, pause, resume, run and delete schedules (issue 11); their snapshots also need create and delete on every VM. */
+export const POLICY_ACTIONS = ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit', 'schedule'] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
 
 /** Matches members with the Administrator or Manage Server permission. */
@@ -120,6 +121,11 @@ export const policySchema = z
       })
       .strict()
       .default(DEFAULT_FLEET_POLICY),
+    /** Scheduled snapshots: a firing skips a VM whose storage has less than this share free (the space guard). */
+    schedules: z
+      .object({ minFreePercent: z.number().min(0).max(99).default(10) })
+      .strict()
+      .default({ minFreePercent: 10 }),
     /** `snapctl revert --break-glass` runs without approval (and is audited loudly) only when allowed here. */
     breakGlass: z.object({ snapctl: z.boolean().default(false) }).strict().default({ snapctl: false }),
     /** snapctl users: each signs its requests with its key; the control process applies these rules to them. */
@@ -149,6 +155,7 @@ export const DEFAULT_POLICY: Policy = {
   approvals: DEFAULT_APPROVALS,
   undoPoints: { mode: 'full', keep: 3 },
   fleet: DEFAULT_FLEET_POLICY,
+  schedules: { minFreePercent: 10 },
   breakGlass: { snapctl: false },
   operators: [],
   localAdministrator: true,

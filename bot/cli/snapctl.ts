@@ -18,6 +18,7 @@ import { callControl } from './control-client.js';
 import { loadSnapctlSigner, snapctlKeyPath } from './operator-key.js';
 import { renderFleetList, renderFleetPreview, renderFleetProgress, renderFleetSummary } from './render-fleet.js';
 import { renderAudit, renderHosts, renderResult } from './render-text.js';
+import { addScheduleCommands } from './schedule-commands.js';
 
 /**
  * snapctl: the same operations as the Discord commands, for shells, scripts and cron.
@@ -350,6 +351,7 @@ export function buildProgram(): Command {
     .option('--no-wait', 'when approval is needed: open the request, print the run id, and return')
     // The retry keeps the run's own action: a retried delete deletes.
     .action((runId: string, options: Pick<FleetRunOptions, 'yes' | 'wait'>) => runFleet({ op: 'fleet-retry', runId }, options, global()));
+  addScheduleCommands(program, { global, withCore, requestChange });
   program
     .command('key')
     .description("this snapctl's public key, as the policy's operators list it (it signs every change snapctl asks for)")

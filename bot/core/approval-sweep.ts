@@ -1,6 +1,7 @@
 import { approvedNotActed, expireDueApprovals, genuineApproval, getApproval, isGenuineRequest, markActedOn, markBotAlive, takeApprovalToPost, type ApprovalState } from './approvals.js';
 import type { SnapbotCore } from './core.js';
 import { fleetMirror, getFleetRun, startFleetRun } from './fleet/index.js';
+import { activateApprovedSchedule } from './schedules/manage.js';
 
 /** What an adapter shows for the sweep's findings; core has already done the platform-neutral part. */
 export interface ApprovalSweepHandlers {
@@ -41,6 +42,11 @@ export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepH
     } catch {
       // Forged or altered (refused and audited): taken off the list, so it is refused once, not every sweep.
       await markActedOn(core, id);
+      continue;
+    }
+    if (state.request.subject.kind === 'schedule') {
+      // Its job scheduler is started here; nothing for the adapter to run.
+      await activateApprovedSchedule(core, id).catch(report('starting an approved schedule'));
       continue;
     }
     if (state.request.subject.kind === 'fleet') {

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { SnapbotError } from '../../shared/errors.js';
 import { snapshotInfoSchema, snapshotModeSchema } from '../../shared/jobs.js';
+import { fleetKeys } from '../../shared/fleet.js';
 import { approvalKeys, botKeys } from '../../shared/keys.js';
+import { scheduleKeys } from '../../shared/schedules/definition.js';
 import { recordAudit, type AuditEntry } from './audit.js';
 import { isApprover, type Actor } from './authorize.js';
 import type { SnapbotCore } from './core.js';
@@ -48,7 +50,26 @@ export const fleetSubjectSchema = z.object({
 });
 export type FleetSubject = z.infer<typeof fleetSubjectSchema>;
 
-export const approvalSubjectSchema = z.discriminatedUnion('kind', [snapshotSubjectSchema, fleetSubjectSchema]);
+/**
+ * A schedule whose snapshots will be pruned on VMs whose deletes need approval: approved
+ * once, for one version of its definition (`digest`); a changed definition asks again.
+ */
+export const scheduleSubjectSchema = z.object({
+  kind: z.literal('schedule'),
+  name: z.string(),
+  version: z.number().int(),
+  /** SHA-256 of the definition's canonical JSON, as approved. */
+  digest: z.string(),
+  target: z.string(),
+  /** The cadence and keep spec in words, for approvers. */
+  cadence: z.string(),
+  keep: z.string(),
+  /** VMs the target matched when approval was asked. */
+  vms: z.number().int(),
+});
+export type ScheduleSubject = z.infer<typeof scheduleSubjectSchema>;
+
+export const approvalSubjectSchema = z.discriminatedUnion('kind', [snapshotSubjectSchema, fleetSubjectSchema, scheduleSubjectSchema]);
 export type ApprovalSubject = z.infer<typeof approvalSubjectSchema>;
 
 export const approvalRequestSchema = z.object({
@@ -156,8 +177,16 @@ return 1
 /** The subject's own record whose `status` follows the request (a fleet run's hash), if any. */
 export type MirrorKey = string | undefined;
 
+/** The record whose `status` follows a subject's request: a fleet run's hash, a schedule's hash; none for one snapshot. */
+export function subjectRecord(prefix: string, subject: ApprovalSubject): MirrorKey {
+  if (subject.kind === 'fleet') return fleetKeys(prefix, subject.runId).run;
+  if (subject.kind === 'schedule') return scheduleKeys(prefix).schedule(subject.name);
+  return undefined;
+}
+
 /** What the audit trail says about a subject. */
 export function auditAbout(subject: ApprovalSubject, requestId: string): Omit<AuditEntry, 'id' | 'at' | 'event' | 'actor'> {
+  if (subject.kind === 'schedule') return { action: 'schedule', requestId, detail: `${subject.name} (version ${subject.version}): ${subject.target}` };
   return subject.kind === 'snapshot'
     ? { action: subject.action, host: subject.host, vm: subject.vm, snapshot: subject.snapshot.name, requestId }
     : { action: `fleet-${subject.action}`, requestId, snapshot: subject.name, detail: subject.selector };
@@ -165,6 +194,7 @@ export function auditAbout(subject: ApprovalSubject, requestId: string): Omit<Au
 
 /** "Approval request 1a2b…" or "Fleet run 3c4d…": how messages name the request. */
 export function describeRequest(request: ApprovalRequest): string {
+  if (request.subject.kind === 'schedule') return `Schedule ${request.subject.name}`;
   return request.subject.kind === 'fleet' ? `Fleet run ${request.subject.runId}` : `Approval request ${request.id}`;
 }
 
@@ -350,7 +380,7 @@ export async function decideApproval(
   }
   if (!isApprover(state.request.approvers, input.actor)) return { outcome: 'not-approver', approvals: state.approvals.length, state };
   const keys = approvalKeys(core.prefix);
-  const mirror = mirrorKeys(input.mirror);
+  const mirror = mirrorKeys(input.mirror ?? subjectRecord(core.prefix, state.request.subject));
   // Each counted approval carries the control process's seal, made when it took the click.
   const at = await redisNow(core);
   const vote = JSON.stringify({ at, seal: core.signer.sign(VOTE_SEAL_DOMAIN, { id: input.id, userId: input.actor.userId, at }) });
@@ -392,7 +422,7 @@ export async function withdrawApproval(core: SnapbotCore, input: { id: string; b
  * Marks every pending request past its expiry (by Redis's clock) as expired; returns
  * those this call expired. `mirrorOf` names a subject's own record to update with it.
  */
-export async function expireDueApprovals(core: SnapbotCore, mirrorOf: (subject: ApprovalSubject) => MirrorKey = () => undefined): Promise<ApprovalState[]> {
+export async function expireDueApprovals(core: SnapbotCore, mirrorOf: (subject: ApprovalSubject) => MirrorKey = (subject) => subjectRecord(core.prefix, subject)): Promise<ApprovalState[]> {
   const keys = approvalKeys(core.prefix);
   const due = await core.redis.zrangebyscore(keys.pending, 0, await redisNow(core));
   const expired: ApprovalState[] = [];

@@ -16,6 +16,7 @@ import { bullmqConnectionOptions, redisOptionsFromUrl } from '../../shared/redis
 import { recordAudit } from './audit.js';
 import type { SnapbotCore } from './core.js';
 import { awaitFleetDecision, cancelFleet, confirmFleet, planFleet, planRetryOfFailed } from './fleet/index.js';
+import { awaitFiring, createSchedule, deleteSchedule, pauseSchedule, resumeSchedule, runScheduleNow, upcomingFirings } from './schedules/manage.js';
 import type { OperatorDirectory, TrustedOperator } from './operators.js';
 import { awaitApprovedResult, requestDelete, requestRevert } from './snapshot-approvals.js';
 import { createSnapshot } from './snapshots.js';
@@ -183,6 +184,24 @@ async function run(core: SnapbotCore, operator: TrustedOperator, operation: Cont
     case 'fleet-cancel': {
       const run = await cancelFleet(core, operation.runId, { id: actor.id, actor });
       return { status: run.status };
+    }
+    case 'schedule-create': {
+      const { op: _op, ...input } = operation;
+      const created = await createSchedule(core, input, { requester, actor, origin: 'snapctl' });
+      return { ...created, next: upcomingFirings(created.schedule) };
+    }
+    case 'schedule-pause':
+      return pauseSchedule(core, operation.name, { requester, actor, origin: 'snapctl' });
+    case 'schedule-resume':
+      return resumeSchedule(core, operation.name, { requester, actor, origin: 'snapctl' });
+    case 'schedule-delete':
+      await deleteSchedule(core, operation.name, { requester, actor, origin: 'snapctl' });
+      return { deleted: operation.name };
+    case 'schedule-run': {
+      const jobId = await runScheduleNow(core, operation.name, { requester, actor, origin: 'snapctl' });
+      if (!operation.wait) return { jobId, firing: null };
+      say(`Firing ${operation.name} (${jobId})…`);
+      return { jobId, firing: await awaitFiring(core, jobId, timeoutMs) };
     }
   }
 }

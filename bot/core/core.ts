@@ -66,6 +66,11 @@ export class SnapbotCore {
   }
 
   /** The authority's key; INTERNAL in a process that holds none (it may only read). */
+  /** Whether this process can sign (and check its own seals): the control process. snapctl's reads cannot. */
+  get hasSigner(): boolean {
+    return this.options.signer !== undefined;
+  }
+
   get signer(): Signer {
     if (!this.options.signer) throw new SnapbotError('INTERNAL', 'This process holds no signing key: only the control process (npm run bot) may queue changes.');
     return this.options.signer;

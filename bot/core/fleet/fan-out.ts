@@ -67,7 +67,13 @@ function fleetJob(plan: FleetPlan, target: FleetTarget): SnapshotJob {
   const base = { host: target.host, vm: target.vm, uuid: target.uuid, requestedBy: plan.requester.id, name: target.snapshot, fleet };
   return snapshotJobSchema.parse(
     plan.action === 'snapshot'
-      ? { ...base, kind: 'create', mode: plan.mode ?? 'disk-only', ...(plan.description ? { description: plan.description } : {}) }
+      ? {
+          ...base,
+          kind: 'create',
+          mode: plan.mode ?? 'disk-only',
+          ...(plan.description ? { description: plan.description } : {}),
+          ...(plan.schedule ? { schedule: plan.schedule.name, spaceGuard: { minFreePercent: plan.schedule.minFreePercent } } : {}),
+        }
       : { ...base, kind: 'delete', ...(target.createdAt ? { expected: { createdAt: target.createdAt } } : {}) },
   );
 }

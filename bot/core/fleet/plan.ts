@@ -29,6 +29,17 @@ export interface FleetRequest {
   origin: 'discord' | 'snapctl';
 }
 
+/**
+ * How a schedule's firing is planned (bot/core/schedules): a fixed run id and time, so a
+ * firing taken again after a crash plans the same run with the same names, and no
+ * approval of its own (the schedule was approved when it was created or changed).
+ */
+export interface ScheduledFiring {
+  runId: string;
+  at: Date;
+  schedule: { name: string; minFreePercent: number };
+}
+
 /** A preview is kept this long for its Confirm button. */
 const PREVIEW_TTL_SECONDS = 3600;
 const DEFAULT_TEMPLATE = 'fleet-{date}-{time}';
@@ -38,13 +49,13 @@ function policyActionOf(action: FleetAction): 'create' | 'delete' {
 }
 
 /** Resolves a fleet request against the hosts' inventories and stores it as a preview. Nothing is queued. */
-export async function planFleet(core: SnapbotCore, request: FleetRequest): Promise<FleetPlan> {
+export async function planFleet(core: SnapbotCore, request: FleetRequest, firing?: ScheduledFiring): Promise<FleetPlan> {
   const action = parseInput(fleetActionSchema, request.action);
   const policyAction = policyActionOf(action);
   if (request.actor) authorize(core.policy, request.actor, policyAction);
   const selector = parseFleetSelector(request.target);
   const matches = fleetMatcher(selector);
-  const now = new Date();
+  const now = firing?.at ?? new Date();
 
   let mode: FleetPlan['mode'] = null;
   let description: string | null = null;
@@ -62,7 +73,7 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
   }
 
   const plan: FleetPlan = {
-    id: randomBytes(6).toString('hex'),
+    id: firing?.runId ?? randomBytes(6).toString('hex'),
     action,
     selector: selector.text,
     name,
@@ -77,6 +88,7 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
     maxConcurrent: core.policy.fleet.maxConcurrent,
     approval: null,
     retryOf: null,
+    schedule: firing?.schedule ?? null,
   };
   for (const host of await listHosts(core)) {
     const selected = host.vms.filter((vm) => matches(host.hostId, vm.name));
@@ -108,7 +120,7 @@ export async function planFleet(core: SnapbotCore, request: FleetRequest): Promi
       }
     }
   }
-  plan.approval = approvalTerms(core, plan);
+  plan.approval = firing ? null : approvalTerms(core, plan);
   await storePreview(core, plan);
   return plan;
 }

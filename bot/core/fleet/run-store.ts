@@ -67,6 +67,8 @@ export const fleetPlanSchema = z.object({
   approval: fleetApprovalTermsSchema.nullable(),
   /** The run this one retries the failures of. */
   retryOf: z.string().nullable(),
+  /** A schedule's firing: its snapshots carry the schedule's marker and its space guard. Absent in runs planned before 0.3. */
+  schedule: z.object({ name: z.string(), minFreePercent: z.number() }).nullable().optional(),
 });
 export type FleetPlan = z.infer<typeof fleetPlanSchema>;
 

@@ -1,6 +1,7 @@
 import { getApproval, type ApprovalState, type DecisionOutcome } from '../../core/approvals.js';
 import { decideApproval } from '../../core/approvals.js';
 import { claimFleetWatcher, decideFleet } from '../../core/fleet/index.js';
+import { activateApprovedSchedule } from '../../core/schedules/manage.js';
 import { actorFromInteraction } from '../actor.js';
 import { approvalMessage, runApprovedSnapshot } from '../approval-messages.js';
 import type { ButtonHandler } from '../context.js';
@@ -63,6 +64,11 @@ export const approvalButton: ButtonHandler<{ id: string; decision: 'approve' | '
           if (subject.kind === 'fleet') {
             // The run's summary takes the request message's place.
             followRun(context, subject.runId, state.message ?? { channelId: interaction.channelId, messageId: interaction.message.id }, null);
+            return;
+          }
+          if (subject.kind === 'schedule') {
+            await activateApprovedSchedule(context.core, state.request.id);
+            await redraw(`Approved — schedule **${subject.name}** is active.`);
             return;
           }
           await redraw(`Approved — running on **${subject.host}**…`);

@@ -207,7 +207,7 @@ describe('the built-in policy', () => {
       { role: '@administrators', actions: ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit'], hosts: ['*'], vms: ['*'] },
       { role: '@everyone', actions: ['list', 'info', 'hosts', 'audit'], hosts: ['*'], vms: ['*'] },
     ]);
-    expect(POLICY_ACTIONS).toEqual(['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit']);
+    expect(POLICY_ACTIONS).toEqual(['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit', 'schedule']);
   });
 
   it('makes reverts and deletes wait for an administrator, without self-approval, for 15 minutes', () => {
