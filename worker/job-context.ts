@@ -7,6 +7,7 @@ import type { Hypervisor } from './hypervisor/hypervisor.js';
 import type { HostSlots } from './host-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { HostInventory } from './inventory.js';
+import type { StatFilesystem } from './space-guard.js';
 import type { VmLocks } from './vm-lock.js';
 
 /** What a job runs with: the host's hypervisor, inventory, locks and slots, and Redis for fleet jobs. */
@@ -26,6 +27,8 @@ export interface JobProcessorDeps {
   fleetPermitLeaseMs: number;
   /** Refuses jobs that change a VM unless the control process signed them (and not twice). */
   admission: JobAdmission;
+  /** How the space guard measures the filesystem under a disk; node's statfs when left out. */
+  statfs?: StatFilesystem;
 }
 
 

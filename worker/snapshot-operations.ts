@@ -5,6 +5,7 @@ import { defaultSnapshotName } from '../shared/names.js';
 import type { RawSnapshot } from './hypervisor/hypervisor.js';
 import type { ResolvedVm } from './inventory.js';
 import { earlierTargets, isFirstTry, reportProgress, type JobProcessorDeps } from './job-context.js';
+import { guardSpace, statFilesystem } from './space-guard.js';
 
 /**
  * The three operations that change a host — create, revert, delete — each safe to run
@@ -23,8 +24,24 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
 
   // Only a full snapshot depends on the VM's state (no memory to save when it is off).
   const state = request.mode === 'full' ? await deps.hypervisor.domainState(vm.uuid) : null;
-  const note =
+  const stateNote =
     state !== null && !isRunningState(state) ? `VM was ${state}: there is no memory to save, so the snapshot holds the disks only.` : null;
+  // Scheduled creates carry a space guard: refuse before creating anything when the storage is too full.
+  const spaceNote = request.spaceGuard
+    ? await guardSpace({
+        hypervisor: deps.hypervisor,
+        statfs: deps.statfs ?? statFilesystem,
+        logger: deps.logger,
+        uuid: vm.uuid,
+        request: {
+          vm: vm.name,
+          minFreePercent: request.spaceGuard.minFreePercent,
+          guard: request.schedule ? "the schedule's space guard" : 'the space guard',
+        },
+        savesMemory: state !== null && isRunningState(state),
+      })
+    : null;
+  const note = [stateNote, spaceNote].filter((text) => text !== null).join(' ') || null;
   try {
     await deps.hypervisor.createSnapshot(vm.uuid, {
       name: request.name,

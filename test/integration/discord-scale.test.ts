@@ -7,7 +7,7 @@ import { heartbeatSchema, type Heartbeat } from '../../shared/hosts.js';
 import { createLogger } from '../../shared/logger.js';
 import { policySchema } from '../../shared/policy.js';
 import { registryKeys } from '../../shared/queues.js';
-import type { CreateSnapshotRequest, DomainSummary, Hypervisor, RawSnapshot, SnapshotName } from '../../worker/hypervisor/hypervisor.js';
+import type { CreateSnapshotRequest, DiskSource, DomainSummary, Hypervisor, RawSnapshot, SnapshotName } from '../../worker/hypervisor/hypervisor.js';
 import type { RunningWorker } from '../../worker/run-worker.js';
 import { snowflake, type FakeCommandOption, type FakeDiscord, type FakeMessage, type FakeUser, type RecordedRequest } from '../fixtures/fake-discord/fake-discord.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
@@ -132,6 +132,13 @@ class MemoryLibvirt implements Hypervisor {
     const found = this.domain(uuid).snapshots.find((snapshot) => snapshot.name === name);
     if (!found) throw new SnapbotError('SNAPSHOT_NOT_FOUND', `no snapshot '${name}'`);
     return { ...found };
+  }
+  async diskSources(uuid: string): Promise<DiskSource[]> {
+    return [{ type: 'file', device: 'disk', target: 'vda', source: `/var/lib/libvirt/images/${this.domain(uuid).name}.qcow2` }];
+  }
+  async memoryKiB(uuid: string): Promise<number> {
+    this.domain(uuid);
+    return 65536;
   }
   async createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void> {
     const domain = this.domain(uuid);

@@ -29,6 +29,13 @@ export interface Hypervisor {
    * knows whether it is the current one (a snapshot just created is), saving a lookup.
    */
   snapshotInfo(uuid: string, name: string, options?: { knownCurrent?: boolean }): Promise<RawSnapshot>;
+  /**
+   * The domain's disks and drives as its live XML lists them (`virsh domblklist
+   * --details`), in that order: cdroms and floppies included, sources as libvirt names them.
+   */
+  diskSources(uuid: string): Promise<DiskSource[]>;
+  /** The guest's current memory in KiB (`virsh dominfo`, "Used memory"): what a full snapshot saves. */
+  memoryKiB(uuid: string): Promise<number>;
   createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void>;
   revertSnapshot(uuid: string, name: string): Promise<void>;
   deleteSnapshot(uuid: string, name: string): Promise<void>;
@@ -57,6 +64,18 @@ export interface SnapshotName {
   location: 'internal' | 'external';
   /** ISO 8601, when virsh's table could be read with certainty. */
   createdAt?: string;
+}
+
+/** One row of `virsh domblklist --details`. */
+export interface DiskSource {
+  /** `<disk type=…>`: file, block, network, volume, dir, nvme, … */
+  type: string;
+  /** `<disk device=…>`: disk, cdrom, floppy, lun. */
+  device: string;
+  /** The guest-side name, e.g. vda. */
+  target: string;
+  /** A path for file and block disks, a name for network and volume ones; null when the drive is empty. */
+  source: string | null;
 }
 
 export interface CreateSnapshotRequest {

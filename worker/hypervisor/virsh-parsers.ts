@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import { SnapbotError } from '../../shared/errors.js';
-import type { HypervisorVersion, RawSnapshot } from './hypervisor.js';
+import type { DiskSource, HypervisorVersion, RawSnapshot } from './hypervisor.js';
 
 /**
  * Pure parsers for what virsh prints on stdout. They take the text exactly as virsh
@@ -99,6 +99,41 @@ export function parseDomainState(stdout: string): string {
   const state = stdout.split('\n').find((line) => line.trim() !== '')?.trim();
   if (state === undefined) throw unreadable('domstate', stdout);
   return state;
+}
+
+/**
+ * Parses `virsh domblklist --domain=D --details`: a table of Type, Device, Target and
+ * Source, one row a `<disk>` of the domain XML in its order, then a blank line. The
+ * source is everything from the Source column on (a path may hold spaces, even at its
+ * start), `-` when the drive is empty (a cdrom without a medium). Columns are found from
+ * the header, which virsh pads like the rows; type, device and target never hold spaces.
+ */
+export function parseDomblklistDetails(stdout: string): DiskSource[] {
+  const lines = stdout.split('\n');
+  const header = /^ Type +Device +Target +Source$/.exec(lines[0] ?? '');
+  if (!header || !/^-+$/.test(lines[1] ?? '')) throw unreadable('domblklist --details', stdout);
+  const sourceColumn = (lines[0] ?? '').indexOf('Source');
+  const disks: DiskSource[] = [];
+  for (const line of lines.slice(2)) {
+    if (line === '') continue;
+    const match = /^ (\S+) +(\S+) +(\S+) +$/.exec(line.slice(0, sourceColumn));
+    const source = line.slice(sourceColumn);
+    if (!match || source === '') throw unreadable('domblklist --details', stdout);
+    const [, type, device, target] = match;
+    disks.push({ type: type!, device: device!, target: target!, source: source === '-' ? null : source });
+  }
+  return disks;
+}
+
+/**
+ * The guest's current memory in KiB, from `virsh dominfo`'s "Used memory:" line (the
+ * balloon's size while it runs; libvirt before 0.9 wrote "kB" for the same unit).
+ */
+export function parseDominfoMemoryKiB(stdout: string): number {
+  const match = /^Used memory: +(\d+) (?:KiB|kB)$/m.exec(stdout);
+  const kib = match ? Number(match[1]) : Number.NaN;
+  if (!Number.isSafeInteger(kib)) throw unreadable('dominfo', stdout);
+  return kib;
 }
 
 // Names like "007" or "5" stay strings (parseTagValue: false), descriptions keep their

@@ -6,6 +6,7 @@ import { createVirshRunner, type VirshRunner, type VirshRunResult } from './virs
 import { classifyVirshError, type VirshErrorContext } from './classify-virsh-error.js';
 import type {
   CreateSnapshotRequest,
+  DiskSource,
   DomainSummary,
   Hypervisor,
   HypervisorVersion,
@@ -14,6 +15,8 @@ import type {
 } from './hypervisor.js';
 import {
   parseDomainState,
+  parseDomblklistDetails,
+  parseDominfoMemoryKiB,
   parseNameList,
   parseSingleName,
   parseSnapshotTable,
@@ -185,6 +188,16 @@ export class VirshHypervisor implements Hypervisor {
     if (snapshot.status === 'rejected') throw snapshot.reason;
     if (current.status === 'rejected') throw current.reason;
     return { ...snapshot.value, current: snapshot.value.name === current.value };
+  }
+
+  /** The domain's disks and drives, from `virsh domblklist --domain=UUID --details` (its live XML). */
+  async diskSources(uuid: string): Promise<DiskSource[]> {
+    return parseDomblklistDetails(await this.run('query', ['domblklist', `--domain=${uuid}`, '--details'], this.context(uuid)));
+  }
+
+  /** The guest's current memory in KiB, from `virsh dominfo --domain=UUID`. */
+  async memoryKiB(uuid: string): Promise<number> {
+    return parseDominfoMemoryKiB(await this.run('query', ['dominfo', `--domain=${uuid}`], this.context(uuid)));
   }
 
   /**

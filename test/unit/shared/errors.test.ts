@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { decodeFailedReason, encodeFailedReason, ERROR_CODES, ERROR_SENTENCES, isErrorCode, SnapbotError, toErrorPayload } from '../../../shared/errors.js';
 
 describe('error codes', () => {
-  it('has a sentence for every code in DESIGN.md, plus REDIS_UNAVAILABLE, CONTROL_UNAVAILABLE, APPROVAL_STALE, CANCELLED and PARTIAL', () => {
+  it('has a sentence for every code in DESIGN.md, plus REDIS_UNAVAILABLE, CONTROL_UNAVAILABLE, APPROVAL_STALE, CANCELLED, PARTIAL and NO_SPACE', () => {
     const designCodes = [
       'VALIDATION', 'FORBIDDEN', 'HOST_UNKNOWN', 'HOST_OFFLINE', 'DOMAIN_NOT_FOUND', 'SNAPSHOT_NOT_FOUND', 'SNAPSHOT_EXISTS',
       'UNSUPPORTED', 'HYPERVISOR_UNAVAILABLE', 'BUSY', 'TIMEOUT', 'APPROVAL_REQUIRED', 'APPROVAL_EXPIRED', 'INTERNAL',
     ]; // prettier-ignore
-    expect([...ERROR_CODES].sort()).toEqual([...designCodes, 'REDIS_UNAVAILABLE', 'CONTROL_UNAVAILABLE', 'APPROVAL_STALE', 'CANCELLED', 'PARTIAL'].sort());
+    expect([...ERROR_CODES].sort()).toEqual([...designCodes, 'REDIS_UNAVAILABLE', 'CONTROL_UNAVAILABLE', 'APPROVAL_STALE', 'CANCELLED', 'PARTIAL', 'NO_SPACE'].sort());
     for (const code of ERROR_CODES) expect(ERROR_SENTENCES[code]).toMatch(/\.$|\)$/);
   });
 
@@ -28,6 +28,8 @@ describe('error codes', () => {
     expect(new SnapbotError('HYPERVISOR_UNAVAILABLE').permanent).toBe(false);
     expect(new SnapbotError('BUSY').permanent).toBe(false);
     expect(new SnapbotError('DOMAIN_NOT_FOUND').permanent).toBe(true);
+    // Retrying a space guard's refusal frees no space.
+    expect(new SnapbotError('NO_SPACE').permanent).toBe(true);
     expect(new SnapbotError('TIMEOUT').permanent).toBe(true);
   });
 

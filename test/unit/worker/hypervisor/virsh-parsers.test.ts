@@ -5,6 +5,8 @@ import { SnapbotError } from '../../../../shared/errors.js';
 import { LITERAL_NAMES } from '../../../fixtures/names-table.js';
 import {
   parseDomainState,
+  parseDomblklistDetails,
+  parseDominfoMemoryKiB,
   parseNameList,
   parseSingleName,
   parseSnapshotTable,
@@ -199,6 +201,81 @@ describe('parseDomainState', () => {
 
   it('refuses empty output', () => {
     expect(() => parseDomainState('\n\n')).toThrow(SnapbotError);
+  });
+});
+
+// Byte for byte what virsh 9.0.0 (Debian 12, C locale) printed for a domain with every kind
+// of drive (test:/// driver: the table and the lines are virsh's own code, whatever the driver).
+const DOMBLKLIST_DETAILS =
+  ' Type      Device   Target   Source\n' +
+  '-------------------------------------------------------------------\n' +
+  ' file      disk     vda      /var/lib/libvirt/images/web 01.qcow2\n' +
+  ' block     disk     vdb      /dev/vg0/web-data\n' +
+  ' network   disk     vdc      pool/image\n' +
+  ' volume    disk     vdd      vol1\n' +
+  ' file      cdrom    sda      /srv/iso/debian.iso\n' +
+  ' file      cdrom    sdb      -\n' +
+  ' file      floppy   fda      /srv/floppy.img\n' +
+  '\n';
+
+describe('parseDomblklistDetails', () => {
+  it('reads every drive in order: type, device, target, and the source with its spaces', () => {
+    expect(parseDomblklistDetails(DOMBLKLIST_DETAILS)).toEqual([
+      { type: 'file', device: 'disk', target: 'vda', source: '/var/lib/libvirt/images/web 01.qcow2' },
+      { type: 'block', device: 'disk', target: 'vdb', source: '/dev/vg0/web-data' },
+      { type: 'network', device: 'disk', target: 'vdc', source: 'pool/image' },
+      { type: 'volume', device: 'disk', target: 'vdd', source: 'vol1' },
+      { type: 'file', device: 'cdrom', target: 'sda', source: '/srv/iso/debian.iso' },
+      { type: 'file', device: 'cdrom', target: 'sdb', source: null },
+      { type: 'file', device: 'floppy', target: 'fda', source: '/srv/floppy.img' },
+    ]);
+  });
+
+  it('reads a domain without disks as none', () => {
+    expect(parseDomblklistDetails(' Type   Device   Target   Source\n----------------------------------\n\n')).toEqual([]);
+  });
+
+  it('reads the source from its column, so blanks at its start and non-ASCII letters survive', () => {
+    const text =
+      ' Type   Device   Target   Source\n' +
+      '------------------------------------------------------\n' +
+      ' file   disk     vda      /srv/vm images/ünï ✓.qcow2\n' +
+      ' file   disk     vdb        /lead\n\n';
+    expect(parseDomblklistDetails(text).map((disk) => disk.source)).toEqual(['/srv/vm images/ünï ✓.qcow2', '  /lead']);
+  });
+
+  it.each([
+    ['no header', ' file   disk     vda      /x\n\n'],
+    ['the table without --details', ' Target   Source\n------------------\n vda      /x\n\n'],
+    ['a row without a source', ' Type   Device   Target   Source\n--------------------------------\n file   disk     vda\n\n'],
+    ['a row out of its columns', ' Type   Device   Target   Source\n--------------------------------\n file disk vda /x\n\n'],
+    ['nothing', ''],
+  ])('refuses %s', (_what, text) => {
+    expect(() => parseDomblklistDetails(text)).toThrow('virsh domblklist --details printed output snapbot cannot read');
+  });
+});
+
+describe('parseDominfoMemoryKiB', () => {
+  it('reads "Used memory" (not "Max memory") from virsh 9.0', () => {
+    const text =
+      'Id:             1\nName:           web-01\nUUID:           5eed0000-0000-4000-8000-000000000001\nOS Type:        linux\n' +
+      'State:          running\nCPU(s):         2\nCPU time:       1796005109.5s\nMax memory:     4194304 KiB\n' +
+      'Used memory:    2097152 KiB\nPersistent:     yes\nAutostart:      disable\nManaged save:   no\n' +
+      'Security model: testSecurity\nSecurity DOI:   \nSecurity label: libvirt-test (enforcing)\n\n';
+    expect(parseDominfoMemoryKiB(text)).toBe(2097152);
+  });
+
+  it('reads a QEMU domain with taint messages, and the "kB" of old virsh', () => {
+    expect(parseDominfoMemoryKiB('Max memory:     no limit\nUsed memory:    3145728 KiB\nMessages:       tainted: running with undesirable elevated privileges\n\n')).toBe(3145728);
+    expect(parseDominfoMemoryKiB('Used memory:    65536 kB\n')).toBe(65536);
+  });
+
+  it.each([
+    ['no such line', 'Max memory:     65536 KiB\n\n'],
+    ['another unit', 'Used memory:    64 MiB\n'],
+    ['a number too large to be exact', 'Used memory:    99999999999999999999 KiB\n'],
+  ])('refuses %s', (_what, text) => {
+    expect(() => parseDominfoMemoryKiB(text)).toThrow('virsh dominfo printed output snapbot cannot read');
   });
 });
 

@@ -154,6 +154,29 @@ describe('VirshHypervisor argv', () => {
     ]);
   });
 
+  it('reads the disks with domblklist --details and the memory with dominfo, with the query timeout', async () => {
+    const { runner, calls } = recordingRunner((args) => ({
+      stdout:
+        args[1] === 'domblklist'
+          ? ' Type   Device   Target   Source\n----------------------------------------------\n file   disk     vda      /var/lib/libvirt/images/web-01.qcow2\n\n'
+          : 'Id:             1\nName:           web-01\nMax memory:     4194304 KiB\nUsed memory:    2097152 KiB\nPersistent:     yes\n\n',
+    }));
+    const adapter = hypervisor(runner);
+    expect(await adapter.diskSources(UUID)).toEqual([{ type: 'file', device: 'disk', target: 'vda', source: '/var/lib/libvirt/images/web-01.qcow2' }]);
+    expect(await adapter.memoryKiB(UUID)).toBe(2097152);
+    expect(calls).toEqual([
+      { args: [CONNECT, 'domblklist', `--domain=${UUID}`, '--details'], timeoutMs: 15_000 },
+      { args: [CONNECT, 'dominfo', `--domain=${UUID}`], timeoutMs: 15_000 },
+    ]);
+  });
+
+  it('reports a domain gone before domblklist or dominfo as DOMAIN_NOT_FOUND', async () => {
+    const { runner } = recordingRunner(() => ({ exitCode: 1, stdout: '\n', stderr: `error: failed to get domain '${UUID}'\n` }));
+    const adapter = hypervisor(runner);
+    await expect(adapter.diskSources(UUID)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+    await expect(adapter.memoryKiB(UUID)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+  });
+
   it('lists snapshots newest first, marks the current one and skips one deleted meanwhile', async () => {
     const { runner, calls } = recordingRunner((args) => {
       switch (args[1]) {
