@@ -26,7 +26,8 @@ import { loadPolicy } from '../../shared/policy.js';
 import { scheduleKeys } from '../../shared/schedules/definition.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { testAuthority } from '../helpers/authority.js';
-import type { SpawnedProcess } from '../helpers/processes.js';
+import { startControlProcess } from '../helpers/control-process.js';
+import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
 
@@ -319,4 +320,36 @@ describe('failures', () => {
     expect(third?.retentionSkipped).toEqual([expect.objectContaining({ vm: 'web-01', name: holder, reason: expect.stringMatching(/internal snapshot/) })]);
     expect(marked('web-01', 'nightly')).toEqual([holder, expect.stringMatching(/^nightly-/)]);
   }, 60_000);
+});
+
+describe('snapctl schedule, through the control process', () => {
+  it('create, list, show, run (waits for the firing), pause, resume, delete; refusals exit non-zero with a code', async () => {
+    const { prefix, marked } = await setup('snapctl', ['web-01']);
+    const policyPath = writePolicy('snapctl-control', NO_APPROVALS);
+    const env = { REDIS_URL: redis.url, SNAPBOT_PREFIX: prefix };
+    const control = await startControlProcess({ ...env, SNAPBOT_POLICY: policyPath });
+    workers.push(control);
+    const snapctl = async (args: string[]) => parseJsonOutput(await runSnapctl([...args, '--json'], env));
+
+    expect(await snapctl(['schedule', 'create', 'nightly', '--target', 'web-*', '--cron', '30 2 * * *', '--tz', 'Europe/Berlin', '--keep', 'daily=7,weekly=4'])).toMatchObject({
+      ok: true,
+      status: 'active',
+      vms: 1,
+      next: [expect.stringMatching(/T0[01]:30:00\.000Z$/), expect.any(String), expect.any(String)],
+    });
+    expect(await snapctl(['schedule', 'list'])).toMatchObject({ ok: true, schedules: [{ definition: { name: 'nightly', keep: { daily: 7, weekly: 4 }, cadence: { pattern: '30 2 * * *', tz: 'Europe/Berlin' } }, status: 'active' }] });
+    const run = await snapctl(['schedule', 'run', 'nightly']);
+    expect(run).toMatchObject({ ok: true, name: 'nightly', firing: { outcome: 'ok', counts: { done: 1 } } });
+    expect(marked('web-01', 'nightly')).toHaveLength(1);
+    expect(await snapctl(['schedule', 'pause', 'nightly'])).toMatchObject({ ok: true, status: 'paused' });
+    expect(await snapctl(['schedule', 'show', 'nightly'])).toMatchObject({ schedule: { status: 'paused', next: [], lastFiring: { outcome: 'ok' } } });
+    expect(await snapctl(['schedule', 'pause', 'nightly'])).toMatchObject({ ok: false, code: 'VALIDATION' });
+    expect(await snapctl(['schedule', 'resume', 'nightly'])).toMatchObject({ ok: true, status: 'active' });
+
+    const bad = await runSnapctl(['schedule', 'create', 'weekly', '--target', 'web-*', '--every', '2s', '--keep', 'last=2', '--json'], env);
+    expect(bad.code).toBe(2);
+    expect(parseJsonOutput(bad)).toMatchObject({ ok: false, code: 'VALIDATION', message: expect.stringMatching(/5 s|5s|seconds/) });
+    expect(await snapctl(['schedule', 'delete', 'nightly'])).toMatchObject({ ok: true, deleted: true });
+    expect(await snapctl(['schedule', 'show', 'nightly'])).toMatchObject({ ok: false, code: 'VALIDATION' });
+  }, 120_000);
 });
