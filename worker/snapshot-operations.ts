@@ -46,7 +46,7 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
     await deps.hypervisor.createSnapshot(vm.uuid, {
       name: request.name,
       mode: request.mode,
-      description: withJobMarker(request.description, jobId),
+      description: withJobMarker(request.description, jobId, request.schedule),
     });
   } catch (error) {
     // SNAPSHOT_EXISTS: libvirt finished an earlier attempt that this process did not see
@@ -320,8 +320,8 @@ export async function findSnapshot(deps: JobProcessorDeps, vm: ResolvedVm, name:
 }
 
 export function toSnapshotInfo(raw: RawSnapshot): SnapshotInfo {
-  const { description, jobId } = splitJobMarker(raw.description);
-  return { ...raw, description, jobId };
+  const { description, jobId, scheduleId } = splitJobMarker(raw.description);
+  return { ...raw, description, jobId, scheduleId };
 }
 
 function isRunningState(state: string): boolean {
