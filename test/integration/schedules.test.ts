@@ -65,7 +65,7 @@ const WEB_TEAM = '700000000000000001';
 const WEB_MEMBER: Actor = { id: 'discord:1003', userId: '1003', displayName: 'cy', roleIds: [WEB_TEAM], roleNames: [], isAdministrator: false };
 const caller = (actor: Actor) => ({ requester: { id: actor.id, userId: actor.userId, displayName: actor.displayName }, actor, origin: 'discord' as const });
 
-function writePolicy(name: string, approvals: string): string {
+function writePolicy(name: string, approvals: string, extra = ''): string {
   const path = join(policyDir, `${name}.yaml`);
   writeFileSync(
     path,
@@ -77,6 +77,7 @@ function writePolicy(name: string, approvals: string): string {
       '    actions: [create, list, delete, schedule]',
       '    vms: ["web-*"]',
       approvals,
+      extra,
       'localAdministrator: true',
       '',
     ].join('\n'),
@@ -85,12 +86,12 @@ function writePolicy(name: string, approvals: string): string {
 }
 const NO_APPROVALS = 'approvals: []';
 
-async function setup(label: string, vms: string[], approvals = NO_APPROVALS) {
+async function setup(label: string, vms: string[], approvals = NO_APPROVALS, extraPolicy = '') {
   const fake = await FakeVirshHost.create();
   fakes.push(fake);
   for (const vm of vms) fake.addDomain({ name: vm });
   const prefix = uniquePrefix(label);
-  const policy = loadPolicy(writePolicy(label, approvals));
+  const policy = loadPolicy(writePolicy(label, approvals, extraPolicy));
   const connect = async () => {
     const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix, logger: createLogger('test', 'silent'), policy });
     cores.push(core);
@@ -305,6 +306,20 @@ describe('failures', () => {
     await fire(core, 'nightly');
     expect((await getSchedule(core, 'nightly'))?.failedInARow).toBe(0);
   }, 90_000);
+
+  it('the space guard skips VMs whose storage is too full: NO_SPACE, nothing created, nothing pruned', async () => {
+    // Any real filesystem has less than 99 % free: the guard refuses every VM.
+    const { core, runner, creates, manual, snapshots } = await setup('space', ['web-01', 'web-02'], NO_APPROVALS, 'schedules:\n  minFreePercent: 99');
+    await runner();
+    await manual('web-01', 'nightly-by-hand');
+    await createSchedule(core, input({ keep: 'last=1' }), caller(ADMIN));
+    const firing = await fire(core, 'nightly');
+    expect(firing).toMatchObject({ outcome: 'failed', counts: { done: 0, failed: 2 }, pruned: 0 });
+    expect(firing?.failures.map((failure) => failure.code)).toEqual(['NO_SPACE', 'NO_SPACE']);
+    expect(firing?.failures[0]?.message).toMatch(/% free under .*the schedule's space guard wants 99 %/);
+    expect(creates()).toBe(1); // the hand-made one only
+    expect(snapshots('web-01').map((snapshot) => snapshot.name)).toEqual(['nightly-by-hand']);
+  }, 60_000);
 
   it('retention skips what libvirt cannot delete safely, and says why', async () => {
     const { core, runner, marked, manual } = await setup('skip', ['web-01']);
