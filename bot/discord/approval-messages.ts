@@ -12,7 +12,8 @@ import { userFacingError } from './user-facing-error.js';
 
 /**
  * The message of an approval request, whatever it is about: one snapshot's revert or
- * delete, or a fleet run. Posted once, then edited as votes come in and when it closes.
+ * delete or a schedule (both drawn by render-approval.ts), or a fleet run (its plan).
+ * Posted once, then edited as votes come in and when it closes.
  */
 export async function approvalMessage(context: BotContext, state: ApprovalState, outcome?: string, extraEmbeds: APIEmbed[] = []): Promise<ReplyPayload> {
   const { subject } = state.request;

@@ -6,13 +6,14 @@ import { actorFromInteraction } from '../actor.js';
 import { approvalMessage, runApprovedSnapshot } from '../approval-messages.js';
 import type { ButtonHandler } from '../context.js';
 import { fitMessage } from '../render/discord-limits.js';
+import { escapeText } from '../render/escape.js';
 import { renderUserError } from '../render/render-job.js';
 import { followRun } from '../fleet-summary-message.js';
 import { answerFailure, tellClicker } from './answer-clicker.js';
 import { approvalButtonId } from './ids.js';
 
 /**
- * Approve / Deny on any approval request (a revert, a delete, a fleet run). The click is
+ * Approve / Deny on any approval request (a revert, a delete, a fleet run, a schedule). The click is
  * acknowledged at once; core decides (who may, how many, not the requester, before the
  * expiry, exactly once), the message is redrawn, and the click that approves starts
  * the action.
@@ -67,8 +68,13 @@ export const approvalButton: ButtonHandler<{ id: string; decision: 'approve' | '
             return;
           }
           if (subject.kind === 'schedule') {
-            await activateApprovedSchedule(context.core, state.request.id);
-            await redraw(`Approved — schedule **${subject.name}** is active.`);
+            const schedule = await activateApprovedSchedule(context.core, state.request.id);
+            const name = escapeText(subject.name);
+            await redraw(
+              schedule?.status === 'active'
+                ? `Approved by <@${interaction.user.id}> — schedule **${name}** is active.`
+                : `Approved by <@${interaction.user.id}>, but schedule **${name}** was deleted or changed since it was asked: nothing fires.`,
+            );
             return;
           }
           await redraw(`Approved — running on **${subject.host}**…`);

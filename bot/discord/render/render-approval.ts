@@ -1,7 +1,7 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
 import type { ErrorPayload } from '../../../shared/errors.js';
 import { ERROR_SENTENCES } from '../../../shared/errors.js';
-import type { ApprovalState, SnapshotSubject } from '../../core/approvals.js';
+import type { ApprovalState, ScheduleSubject, SnapshotSubject } from '../../core/approvals.js';
 import { snapshotSubjectOf } from '../../core/snapshot-approvals.js';
 import { approvalButtonId } from '../buttons/ids.js';
 import { COLOR } from './colors.js';
@@ -42,12 +42,13 @@ const STATUS_LINE: Record<ApprovalState['status'], string> = {
  */
 export function renderApprovalRequest(state: ApprovalState, now: number = Date.now(), outcome?: string): APIEmbed {
   const asked = state.request;
+  if (asked.subject.kind === 'schedule') return renderScheduleApproval(state, asked.subject, outcome);
   const request = snapshotSubjectOf(asked);
   const [vm, snapshot] = [escapeText(request.vm), escapeText(request.snapshot.name)];
   const verb = request.action === 'revert' ? `revert ${vm} to ${snapshot}` : `delete snapshot ${snapshot} of ${vm}`;
   const color = state.status === 'pending' ? COLOR.warning : state.status === 'approved' ? COLOR.progress : COLOR.neutral;
   return {
-    title: clipText(`🔐 Approval ${state.status === 'pending' ? 'needed' : state.status}: ${verb}`, DISCORD_LIMITS.embedTitle),
+    title: clipText(`${statusTitle(state)}: ${verb}`, DISCORD_LIMITS.embedTitle),
     color,
     description: outcome ?? `${STATUS_LINE[state.status]}${state.deniedBy ? ` (by <@${state.deniedBy}>)` : ''}.`,
     fields: [
@@ -62,12 +63,57 @@ export function renderApprovalRequest(state: ApprovalState, now: number = Date.n
       },
       { name: 'What will be lost', value: whatIsLost(request, now) },
       ...(request.undoPoint ? [{ name: 'Undo point', value: `A ${request.undoPoint.mode} snapshot \`pre-revert-…\` of the current state is taken first.` }] : []),
-      {
-        name: 'Approvals',
-        value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${approverText(asked.approvers)}${
-          asked.allowSelfApproval ? '' : '; not the requester'
-        })`,
-      },
+      approvalsField(state),
+      { name: 'Expires', value: `<t:${unix(asked.expiresAt)}:R> (${escapeText(asked.expiresAt)})`, inline: true },
+      { name: 'Request', value: inlineCode(asked.id), inline: true },
+    ],
+  };
+}
+
+const SCHEDULE_STATUS_LINE: Record<ApprovalState['status'], string> = {
+  pending: 'Waiting for approval: the schedule fires only once approved.',
+  approved: 'Approved: the schedule is active.',
+  denied: 'Denied: the schedule does not fire',
+  expired: 'Expired: the schedule does not fire; delete it and create it again to ask again.',
+  withdrawn: 'Withdrawn: the schedule was deleted before anyone decided.',
+};
+
+function statusTitle(state: ApprovalState): string {
+  return `🔐 Approval ${state.status === 'pending' ? 'needed' : state.status}`;
+}
+
+/** The votes so far and who may cast them. */
+function approvalsField(state: ApprovalState): { name: string; value: string } {
+  const asked = state.request;
+  return {
+    name: 'Approvals',
+    value: `${state.approvals.length} of ${asked.required}${state.approvals.length ? `: ${state.approvals.map((id) => `<@${id}>`).join(', ')}` : ''} (approvers: ${approverText(asked.approvers)}${
+      asked.allowSelfApproval ? '' : '; not the requester'
+    })`,
+  };
+}
+
+/**
+ * The approval request of a schedule whose retention deletes snapshots where deletes need
+ * approval: what it snapshots, when, what it keeps, how many VMs its target matches now,
+ * and why it needs approval. Approved once, it fires until deleted.
+ */
+function renderScheduleApproval(state: ApprovalState, subject: ScheduleSubject, outcome?: string): APIEmbed {
+  const asked = state.request;
+  const color = state.status === 'pending' ? COLOR.warning : state.status === 'approved' ? COLOR.success : COLOR.neutral;
+  const statusLine = SCHEDULE_STATUS_LINE[state.status];
+  return {
+    title: clipText(`${statusTitle(state)}: schedule ${escapeText(subject.name)}`, DISCORD_LIMITS.embedTitle),
+    color,
+    description: outcome ?? (state.status === 'denied' ? `${statusLine}${state.deniedBy ? ` (denied by <@${state.deniedBy}>)` : ''}.` : statusLine),
+    fields: [
+      { name: 'Requested by', value: requesterText(asked.requester), inline: true },
+      { name: 'VMs matched', value: `${subject.vms} now (the target is resolved again at every firing)`, inline: true },
+      { name: 'Target', value: inlineCode(subject.target) },
+      { name: 'Cadence', value: inlineCode(subject.cadence), inline: true },
+      { name: 'Keep', value: `${inlineCode(subject.keep)}; older snapshots of this schedule are deleted`, inline: true },
+      { name: 'Why approval', value: escapeText(asked.reason) },
+      approvalsField(state),
       { name: 'Expires', value: `<t:${unix(asked.expiresAt)}:R> (${escapeText(asked.expiresAt)})`, inline: true },
       { name: 'Request', value: inlineCode(asked.id), inline: true },
     ],
