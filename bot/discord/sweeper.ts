@@ -1,16 +1,19 @@
 import { sweepApprovals } from '../core/approval-sweep.js';
 import { takeNotice } from '../core/audit.js';
 import { claimFleetWatcher, getFleetRun, orphanedFleetRuns } from '../core/fleet/index.js';
+import { takeFiringToPost, type FiringToPost } from '../core/schedules/store.js';
 import { postApprovalRequest, refreshApprovalMessage, runApprovedSnapshot } from './approval-messages.js';
 import type { BotContext } from './context.js';
 import { followRun } from './fleet-summary-message.js';
 import { escapeText } from './render/escape.js';
+import { renderFiringPost } from './render/render-schedule.js';
 
 /**
  * What every bot process does every few seconds, so nothing is lost to a crash or a
  * restart: core's approval sweep (expiries, requests from snapctl, approved actions
- * nobody took) with this adapter's messages, notices for the channel, and adoption of
- * fleet runs nobody follows any more (their watcher died).
+ * nobody took) with this adapter's messages, notices for the channel, the summaries of
+ * finished schedule firings, and adoption of fleet runs nobody follows any more (their
+ * watcher died).
  */
 export function startSweeper(context: BotContext, intervalMs = 2_000): () => void {
   let busy = false;
@@ -29,6 +32,7 @@ export function startSweeper(context: BotContext, intervalMs = 2_000): () => voi
         { aliveTtlMs: intervalMs * 5 },
       );
       await postNotices(context);
+      await postFirings(context);
       await adoptOrphanedRuns(context);
     } catch (error) {
       context.logger.warn({ err: error }, 'sweep failed');
@@ -59,4 +63,29 @@ async function adoptOrphanedRuns(context: BotContext): Promise<void> {
     context.logger.info({ fleetRun: runId }, 'adopting a fleet run nobody follows');
     followRun(context, runId, run?.message ?? null, context.channelId ?? null);
   }
+}
+
+/**
+ * One message per finished schedule firing, in the schedule's channel (else the bot's).
+ * Each firing is handed to one process once; a post that fails in the schedule's own
+ * channel (deleted, or the bot may not write there) goes to the bot's channel instead.
+ */
+async function postFirings(context: BotContext): Promise<void> {
+  for (let entry = await takeFiringToPost(context.core); entry !== null; entry = await takeFiringToPost(context.core)) {
+    await postFiring(context, entry);
+  }
+}
+
+async function postFiring(context: BotContext, entry: FiringToPost): Promise<void> {
+  const payload = renderFiringPost(entry);
+  const channels = [...new Set([entry.channelId, context.channelId].filter((id): id is string => Boolean(id)))];
+  for (const channelId of channels) {
+    try {
+      await context.messenger.post(channelId, payload);
+      return;
+    } catch (error) {
+      context.logger.warn({ err: error, schedule: entry.name, runId: entry.firing.runId, channel: channelId }, 'could not post a schedule firing there');
+    }
+  }
+  context.logger.error({ schedule: entry.name, runId: entry.firing.runId, outcome: entry.firing.outcome }, 'a schedule firing was not posted: no channel took it (set DISCORD_CHANNEL_ID); it is in the audit trail');
 }

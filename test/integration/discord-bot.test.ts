@@ -66,9 +66,9 @@ afterAll(async () => {
 });
 
 describe('registration', () => {
-  it('registers /snapshot, /hosts and /fleet in the guild with the documented options', () => {
+  it('registers /snapshot, /hosts, /fleet and /schedule in the guild with the documented options', () => {
     const commands = discord.registeredCommands('guild') as Array<{ name: string; options?: Array<{ name: string; options?: Array<{ name: string; required?: boolean; autocomplete?: boolean }> }> }>;
-    expect(commands.map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet']);
+    expect(commands.map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet', 'schedule']);
     const snapshot = commands[0]!;
     expect(snapshot.options!.map((subcommand) => subcommand.name)).toEqual(['create', 'list', 'info', 'revert', 'delete', 'audit']);
     const create = snapshot.options![0]!.options!;

@@ -31,8 +31,8 @@ describe('npm run register', () => {
     const result = await runNode(REGISTER, [], { ...discordEnv(), DISCORD_GUILD_ID: guild.options.guildId });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe(`registered 3 commands (/snapshot, /hosts, /fleet) in guild ${guild.options.guildId}\n`);
-    expect((fake.registeredCommands('guild') as Array<{ name: string }>).map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet']);
+    expect(result.stdout).toBe(`registered 4 commands (/snapshot, /hosts, /fleet, /schedule) in guild ${guild.options.guildId}\n`);
+    expect((fake.registeredCommands('guild') as Array<{ name: string }>).map((command) => command.name)).toEqual(['snapshot', 'hosts', 'fleet', 'schedule']);
   });
 
   it('refuses to run without DISCORD_GUILD_ID (snapbot serves one guild), registering nothing globally', async () => {

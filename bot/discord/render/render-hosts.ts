@@ -4,6 +4,7 @@ import type { HostsOverview, HostsSummary } from '../../core/hosts.js';
 import { renderTable } from '../../core/text-table.js';
 import { COLOR } from './colors.js';
 import { codeBlock, codeText, escapeText, plainText } from './escape.js';
+import { failingSchedulesField, type FailingSchedule } from './render-schedule.js';
 
 /** Discord's limit for an embed description. */
 const DESCRIPTION_LIMIT = 4096;
@@ -118,13 +119,16 @@ function tableWithin(hosts: readonly HostOverview[], budget: number, now: number
  * The fleet view for `/hosts`: summary counts first, then one compact line per host,
  * then notes (why hosts are stale, since when offline ones are silent, last errors). With too many hosts for one embed,
  * the table narrows to the hosts that are stale or offline, and the full table (every
- * column, every note) comes as a file.
+ * column, every note) comes as a file. Schedules that failed at least twice in a row
+ * get a field of their own below.
  */
-export function renderHostsReply(overview: HostsOverview, now: number = Date.now()): { embeds: APIEmbed[]; files: AttachmentBuilder[] } {
+export function renderHostsReply(overview: HostsOverview, now: number = Date.now(), schedules: readonly FailingSchedule[] = []): { embeds: APIEmbed[]; files: AttachmentBuilder[] } {
   const { hosts, summary } = overview;
+  const failing = failingSchedulesField(schedules);
+  const scheduleFields = failing ? { fields: [failing] } : {};
   if (hosts.length === 0) {
     return {
-      embeds: [{ title: 'KVM hosts', color: COLOR.neutral, description: 'No host has reported yet. Start a worker on each KVM host.' }],
+      embeds: [{ title: 'KVM hosts', color: COLOR.neutral, description: 'No host has reported yet. Start a worker on each KVM host.', ...scheduleFields }],
       files: [],
     };
   }
@@ -163,6 +167,7 @@ export function renderHostsReply(overview: HostsOverview, now: number = Date.now
         title: 'KVM hosts',
         color: summary.online === summary.total ? COLOR.success : summary.offline === summary.total ? COLOR.failure : COLOR.warning,
         description,
+        ...scheduleFields,
         footer: { text: LEGEND },
       },
     ],
