@@ -168,6 +168,10 @@ describe('security defaults: a policy file that leaves every optional field out'
     expect(policy.breakGlass).toEqual({ snapctl: false });
   });
 
+  it('skips a scheduled snapshot of a VM whose storage has less than 10 % free', () => {
+    expect(policy.schedules).toEqual({ minFreePercent: 10 });
+  });
+
   it('fills the same defaults inside sections that are present but empty', () => {
     const empty = loadPolicy(
       writePolicy(
@@ -204,10 +208,14 @@ describe('the built-in policy', () => {
 
   it('gives administrators every action and everyone else list, info, hosts and audit, on every host and VM', () => {
     expect(DEFAULT_POLICY.rules).toEqual([
-      { role: '@administrators', actions: ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit'], hosts: ['*'], vms: ['*'] },
+      { role: '@administrators', actions: ['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit', 'schedule'], hosts: ['*'], vms: ['*'] },
       { role: '@everyone', actions: ['list', 'info', 'hosts', 'audit'], hosts: ['*'], vms: ['*'] },
     ]);
     expect(POLICY_ACTIONS).toEqual(['create', 'list', 'info', 'revert', 'delete', 'hosts', 'audit', 'schedule']);
+  });
+
+  it('guards scheduled snapshots with 10 % free space unless the file says otherwise', () => {
+    expect(DEFAULT_POLICY.schedules).toEqual({ minFreePercent: 10 });
   });
 
   it('makes reverts and deletes wait for an administrator, without self-approval, for 15 minutes', () => {
