@@ -11,8 +11,9 @@ export interface ApprovalSweepHandlers {
   toPost?(state: ApprovalState): Promise<void>;
   /**
    * An approved request whose action was not taken, because the process that approved it
-   * died: a fleet run is started here already (the adapter adopts its summary); a
-   * snapshot's job is the adapter's to run and report.
+   * died: a fleet run is started here already (the adapter adopts its summary), and a
+   * schedule's job scheduler (the adapter shows it active); a snapshot's job is the
+   * adapter's to run and report.
    */
   approved(state: ApprovalState): Promise<void>;
 }
@@ -45,8 +46,9 @@ export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepH
       continue;
     }
     if (state.request.subject.kind === 'schedule') {
-      // Its job scheduler is started here; nothing for the adapter to run.
-      await activateApprovedSchedule(core, id).catch(report('starting an approved schedule'));
+      // Its job scheduler is started here; the adapter only shows it.
+      const started = await activateApprovedSchedule(core, id).then(() => true, report('starting an approved schedule'));
+      if (started) await handlers.approved(state).catch(report('showing an approved schedule'));
       continue;
     }
     if (state.request.subject.kind === 'fleet') {

@@ -27,7 +27,10 @@ export function startSweeper(context: BotContext, intervalMs = 2_000): () => voi
           expired: (state) => refreshApprovalMessage(context, state.request.id),
           toPost: async (state) => void (await postApprovalRequest(context, state, null)),
           // A fleet run was started by core; its summary is adopted below.
-          approved: async (state) => void runApprovedSnapshot(context, state),
+          approved: async (state) =>
+            state.request.subject.kind === 'schedule'
+              ? refreshApprovalMessage(context, state.request.id)
+              : void runApprovedSnapshot(context, state),
         },
         { aliveTtlMs: intervalMs * 5 },
       );

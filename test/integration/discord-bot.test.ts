@@ -181,6 +181,22 @@ describe('/hosts', () => {
   });
 });
 
+describe('a button no handler knows', () => {
+  it('is answered, ephemerally, instead of leaving the click spinning', async () => {
+    // A message of an older bot version, with a button id this version does not parse.
+    const response = await fetch(`${discord.apiUrl}/v10/channels/${guild.options.channelId}/messages`, {
+      method: 'POST',
+      headers: { Authorization: `Bot ${guild.options.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ content: 'from an older snapbot', components: [{ type: 1, components: [{ type: 2, style: 2, label: 'Old', custom_id: 'retired:v0:abc' }] }] }),
+    });
+    expect(response.status).toBe(200);
+    const message = discord.channelMessages(guild.options.channelId).find((candidate) => candidate.content === 'from an older snapbot')!;
+    const click = await discord.clickButton(guild.viewer.id, message, 'retired:v0:abc');
+    const reply = await click.waitForOriginal((original) => original.content.includes('no longer valid'), 10_000);
+    expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
+  });
+});
+
 describe('when Discord misbehaves', () => {
   it('waits out a 429 on the reply edit and still shows the result', async () => {
     discord.rateLimitNext(/^PATCH \/webhooks\/\d+\/[^/]+\/messages\/@original$/, 700, 2);

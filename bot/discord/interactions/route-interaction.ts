@@ -49,6 +49,9 @@ export async function routeInteraction(interaction: Interaction, context: BotCon
     }
     if (interaction.isButton()) {
       for (const handle of BUTTONS) if (await handle(interaction, context)) return;
+      // No handler knows this button (an old message, a changed id format): say so rather than leave the click spinning.
+      context.logger.warn({ customId: interaction.customId, user: interaction.user.id }, 'a button no handler knows');
+      await interaction.reply({ content: 'This button is no longer valid; nothing was done.', flags: MessageFlags.Ephemeral });
     }
   } catch (error) {
     const reference = randomBytes(4).toString('hex');
