@@ -24,6 +24,7 @@ import { splitJobMarker } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { loadPolicy } from '../../shared/policy.js';
 import { scheduleKeys } from '../../shared/schedules/definition.js';
+import { findFreePort, startRedisServer } from '../../scripts/redis-server.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import { testAuthority } from '../helpers/authority.js';
 import { startControlProcess } from '../helpers/control-process.js';
@@ -286,6 +287,56 @@ describe('pause, resume, several control processes, downtime', () => {
     const caughtUp = marked('web-01', 'nightly').length - before;
     expect(caughtUp).toBe(1);
   }, 60_000);
+});
+
+describe('restarts of Redis and workers, several hosts', () => {
+  it('goes on firing on two hosts after redis-server is SIGKILLed and started again on its data, and after a worker restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapbot-schedule-redis-'));
+    const port = await findFreePort();
+    let server = await startRedisServer({ port, dir, durable: true });
+    const hosts = new Map<string, FakeVirshHost>();
+    for (const hostId of ['kvm-a', 'kvm-b']) {
+      const fake = await FakeVirshHost.create();
+      fakes.push(fake);
+      fake.addDomain({ name: `web-${hostId}` });
+      hosts.set(hostId, fake);
+    }
+    const prefix = uniquePrefix('redis-restart');
+    const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: server.url, prefix, logger: createLogger('test', 'silent'), policy: loadPolicy(writePolicy('redis-restart', NO_APPROVALS)), redisReconnect: 'forever' });
+    cores.push(core);
+    const startHost = async (hostId: string) => {
+      const worker = await startWorkerProcess({ redisUrl: server.url, prefix, hostId, fake: hosts.get(hostId)!, env: { HEARTBEAT_TTL_MS: '6000', JOB_LOCK_MS: '15000', JOB_STALLED_CHECK_MS: '5000' } });
+      workers.push(worker);
+      return worker;
+    };
+    const workerA = await startHost('kvm-a');
+    await startHost('kvm-b');
+    runners.push(await startScheduleRunner(core, { jobTimeoutMs: 30_000, pollMs: 100 }));
+    const marked = (hostId: string) => hosts.get(hostId)!.domain(`web-${hostId}`).snapshots.filter((snapshot) => splitJobMarker(snapshot.description).scheduleId === 'nightly').length;
+    try {
+      await createSchedule(core, input({ every: '5s', cron: undefined, keep: 'last=50' }), caller(ADMIN));
+      await until(async () => marked('kvm-a') >= 1 && marked('kvm-b') >= 1, 'a firing on both hosts');
+
+      server.process.kill('SIGKILL');
+      await new Promise((resolve) => server.process.once('exit', resolve));
+      await sleep(2_000);
+      server = await startRedisServer({ port, dir, durable: true });
+      const afterRedis = { a: marked('kvm-a'), b: marked('kvm-b') };
+      await until(async () => marked('kvm-a') > afterRedis.a && marked('kvm-b') > afterRedis.b, 'a firing on both hosts after Redis came back', 45_000);
+
+      await workerA.stop('SIGKILL');
+      workers.splice(workers.indexOf(workerA), 1);
+      await startHost('kvm-a');
+      const afterWorker = marked('kvm-a');
+      await until(async () => marked('kvm-a') > afterWorker, 'a firing after the worker restart', 45_000);
+      expect((await getSchedule(core, 'nightly'))?.status).toBe('active');
+    } finally {
+      await pauseSchedule(core, 'nightly', caller(ADMIN)).catch(() => undefined);
+      await Promise.all(runners.splice(0).map((runner) => runner.close()));
+      await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
+      await server.stop();
+    }
+  }, 150_000);
 });
 
 describe('failures', () => {
