@@ -26,6 +26,11 @@ export const MUTATE = [
   'shared/signing.ts',
   'shared/job-signing.ts',
   'shared/ssh-keys.ts',
+  // Schedules: what a keep spec means, what retention prunes, when a schedule fires.
+  'shared/schedules/keep-spec.ts',
+  'shared/schedules/retention.ts',
+  'shared/schedules/cadence.ts',
+  'shared/schedules/time-zone.ts',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

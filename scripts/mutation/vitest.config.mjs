@@ -25,6 +25,13 @@ export const TEST_FILES = [
   'test/unit/worker/hypervisor/virsh-parsers.test.ts',
   'test/unit/worker/hypervisor/virsh.test.ts',
   'test/unit/shared/signing.test.ts',
+  'test/unit/shared/signing-key-race.test.ts',
+  'test/unit/shared/job-signing.test.ts',
+  'test/unit/shared/ssh-keys.test.ts',
+  'test/unit/bot/core/operators.test.ts',
+  'test/unit/schedules/keep-spec.test.ts',
+  'test/unit/schedules/retention.test.ts',
+  'test/unit/schedules/cadence.test.ts',
 ];
 
 export default defineConfig({

@@ -238,6 +238,11 @@ describe('who may, and approval at creation', () => {
     await expect(awaitFiring(core, jobId, 30_000)).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(creates()).toBe(0);
     expect(await listSchedules(core)).toEqual([]);
+    // It can still be deleted (and then made again, properly).
+    await deleteSchedule(core, 'nightly', caller(ADMIN));
+    expect(await core.redis.exists(key)).toBe(0);
+    await expect(deleteSchedule(core, 'nightly', caller(ADMIN))).rejects.toMatchObject({ code: 'VALIDATION' });
+    await createSchedule(core, input({ target: 'web-01', keep: 'last=5' }), caller(ADMIN));
   }, 60_000);
 });
 

@@ -175,10 +175,9 @@ async function finish(
     failures,
   };
   const key = scheduleKeys(core.prefix).schedule(definition.name);
-  const failedInARow = failures.length > 0 ? await core.redis.hincrby(key, 'failedInARow', 1) : 0;
-  if (failures.length === 0) await core.redis.hset(key, 'failedInARow', '0');
-  // Only if the schedule still exists (deleted mid-firing: nothing to record on).
-  if ((await core.redis.exists(key)) === 1) await core.redis.hset(key, 'lastFiring', JSON.stringify(firing));
+  // Recorded on the schedule only while it exists (deleted mid-firing: the audit trail and the post keep it).
+  const recorded = (await core.redis.eval(RECORD_FIRING_SCRIPT, 1, key, JSON.stringify(firing), failures.length > 0 ? '1' : '0')) as number;
+  const failedInARow = failures.length > 0 ? Math.max(recorded, 1) : 0;
   await publishFiring(core, definition.name, firing, failedInARow);
   await recordAudit(core, {
     event: failures.length > 0 ? 'failed' : 'executed',
@@ -189,6 +188,15 @@ async function finish(
   });
   return firing;
 }
+
+/** KEYS: the schedule's hash. ARGV: the firing (JSON), '1' when it failed. Returns failed-in-a-row after it (0 when the schedule is gone). */
+const RECORD_FIRING_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], 'definition') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'lastFiring', ARGV[1])
+if ARGV[2] == '1' then return redis.call('HINCRBY', KEYS[1], 'failedInARow', 1) end
+redis.call('HSET', KEYS[1], 'failedInARow', '0')
+return 0
+`;
 
 export interface ScheduleRunner {
   close(): Promise<void>;

@@ -53,6 +53,15 @@ export interface CreatedSchedule {
 
 const queues = new WeakMap<SnapbotCore, Queue>();
 
+/** KEYS: the schedule's hash, the index. ARGV: name, definition, seal, status, approval id. 1 when created, 0 when the name is taken. */
+const CREATE_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], 'definition') == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'definition', ARGV[2], 'seal', ARGV[3], 'status', ARGV[4], 'failedInARow', '0', 'approvalId', ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+`;
+
 /** The `schedules` queue whose job schedulers fire the schedules (one per schedule, by name). */
 export function scheduleQueue(core: SnapbotCore): Queue {
   let queue = queues.get(core);
@@ -126,14 +135,20 @@ export async function createSchedule(core: SnapbotCore, input: ScheduleInput, ca
   const keys = scheduleKeys(core.prefix);
   const terms = approvalNeeded(core, vms);
   const sealed = sealDefinition(core, definition);
-  const created = await core.redis.hsetnx(keys.schedule(definition.name), 'definition', sealed.definition);
-  if (created !== 1) throw new SnapbotError('VALIDATION', `A schedule named ${definition.name} already exists; delete it first or choose another name.`);
   const approvalId = terms ? `schedule-${definition.name}-${definition.version}-${Date.now().toString(36)}` : '';
-  await core.redis
-    .multi()
-    .hset(keys.schedule(definition.name), { seal: sealed.seal, status: terms ? 'pending' : 'active', failedInARow: '0', approvalId })
-    .sadd(keys.index, definition.name)
-    .exec();
+  // All at once or not at all: a record half written (a definition without its seal) would read as forged.
+  const created = await core.redis.eval(
+    CREATE_SCRIPT,
+    2,
+    keys.schedule(definition.name),
+    keys.index,
+    definition.name,
+    sealed.definition,
+    sealed.seal,
+    terms ? 'pending' : 'active',
+    approvalId,
+  );
+  if (created !== 1) throw new SnapbotError('VALIDATION', `A schedule named ${definition.name} already exists; delete it first or choose another name.`);
   await recordAudit(core, {
     event: terms ? 'requested' : 'direct',
     actor: caller.requester.id,
@@ -250,10 +265,16 @@ export async function runScheduleNow(core: SnapbotCore, name: string, caller: Sc
 
 /** Stops it for good: its job scheduler and record go; its snapshots stay (delete them with a fleet delete). */
 export async function deleteSchedule(core: SnapbotCore, name: string, caller: ScheduleCaller): Promise<void> {
-  const record = await mayManage(core, caller, name);
-  await scheduleQueue(core).removeJobScheduler(name);
+  if (caller.actor) authorize(core.policy, caller.actor, 'schedule');
   const keys = scheduleKeys(core.prefix);
-  if (record.status === 'pending' && record.approvalId) await withdrawApproval(core, { id: record.approvalId, by: caller.requester.id, mirror: keys.schedule(name) }).catch(() => undefined);
+  // A record changed in Redis (no valid seal) never fires, but it can always be deleted.
+  const record = await getSchedule(core, parseScheduleName(name)).catch((error: unknown) => {
+    if (error instanceof SnapbotError && error.code === 'FORBIDDEN') return null;
+    throw error;
+  });
+  if (!record && (await core.redis.hexists(keys.schedule(name), 'definition')) === 0) throw new SnapbotError('VALIDATION', `No schedule named ${name}. snapctl schedule list shows them.`);
+  await scheduleQueue(core).removeJobScheduler(name);
+  if (record?.status === 'pending' && record.approvalId) await withdrawApproval(core, { id: record.approvalId, by: caller.requester.id, mirror: keys.schedule(name) }).catch(() => undefined);
   await core.redis.multi().del(keys.schedule(name)).srem(keys.index, name).exec();
   await recordAudit(core, { event: 'direct', actor: caller.requester.id, action: 'schedule', detail: `deleted ${name}; its snapshots were left as they are` });
 }
