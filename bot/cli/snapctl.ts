@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { clientEnvSchema, loadDotEnv, parseEnv, redisUrlOf, type ClientConfig } from '../../shared/config.js';
 import type { ControlOperation, ControlProgress } from '../../shared/control.js';
@@ -17,6 +20,7 @@ import { fleetList, fleetOutcome, fleetPlanSchema, fleetSummary, watchFleetRun, 
 import { callControl } from './control-client.js';
 import { loadSnapctlSigner, snapctlKeyPath } from './operator-key.js';
 import { renderFleetList, renderFleetPreview, renderFleetProgress, renderFleetSummary } from './render-fleet.js';
+import { ProgressLine } from './progress-line.js';
 import { renderAudit, renderHosts, renderResult } from './render-text.js';
 import { addScheduleCommands } from './schedule-commands.js';
 
@@ -56,10 +60,40 @@ interface GuardedOptions extends TargetOptions {
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
-function parseSeconds(value: string): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+/** The CommanderError code that stops parsing at --version (its message is the version). */
+const VERSION_REQUESTED = 'snapctl.version';
+
+/** The longest wait Node's timers keep (about 24.8 days), in seconds. */
+const MAX_TIMEOUT_SECONDS = Math.floor(2_147_483_647 / 1000);
+
+/**
+ * --timeout: seconds written in digits (`90`, `2.5`); not `1e3`, `0x10`, `Infinity` or
+ * `10m`, which Number() would read or half-read.
+ */
+export function parseSeconds(value: string): number {
+  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(seconds > 0)) throw new InvalidArgumentError('It must be a number of seconds greater than 0, in digits (for example 90 or 2.5).');
+  if (seconds > MAX_TIMEOUT_SECONDS) throw new InvalidArgumentError(`It must be at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days).`);
   return seconds;
+}
+
+/** A count (--limit): a whole number of 1 or more, in digits. */
+export function parseCount(value: string): number {
+  const count = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(count >= 1) || !Number.isSafeInteger(count)) throw new InvalidArgumentError('It must be a whole number of 1 or more, in digits (for example 20).');
+  return count;
+}
+
+/** snapctl's version: the package.json above this file, in the checkout (dist/bot/cli) or in node_modules. */
+export function packageVersion(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  for (let folder = from; ; folder = dirname(folder)) {
+    const file = join(folder, 'package.json');
+    if (existsSync(file)) {
+      const { name, version } = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
+      if (name === 'snapbot' && typeof version === 'string') return version;
+    }
+    if (dirname(folder) === folder) return 'unknown';
+  }
 }
 
 function printFailure(error: ErrorPayload, json: boolean): void {
@@ -78,7 +112,8 @@ async function withCore<T>(work: (core: SnapbotCore, config: ClientConfig) => Pr
   const core = await SnapbotCore.connect({
     redisUrl: redisUrlOf(config),
     prefix: config.SNAPBOT_PREFIX,
-    logger: createLogger('snapctl', process.env.LOG_LEVEL ?? 'warn'),
+    // snapctl's own default is warn; an empty LOG_LEVEL means unset, like every variable.
+    logger: createLogger('snapctl', process.env.LOG_LEVEL?.trim() ? config.LOG_LEVEL : 'warn'),
   });
   try {
     return await work(core, config);
@@ -87,18 +122,24 @@ async function withCore<T>(work: (core: SnapbotCore, config: ClientConfig) => Pr
   }
 }
 
-/** Sends a change to the control process, signed with this user's key, printing its progress on stderr. */
-function requestChange(core: SnapbotCore, config: ClientConfig, operation: ControlOperation, global: GlobalOptions): Promise<unknown> {
-  const json = Boolean(global.json);
-  return callControl(core, loadSnapctlSigner(config), operation, {
-    timeoutMs: global.timeout * 1000,
-    onProgress: (progress: ControlProgress) => {
-      if (json) return;
-      if (progress.type === 'queued') process.stderr.write(`queued job ${progress.jobId} on host ${progress.host}\n`);
-      else if (progress.type === 'job') process.stderr.write(`${progress.phase}: ${progress.message}\n`);
-      else process.stderr.write(`${progress.text}\n`);
-    },
-  });
+/**
+ * Sends a change to the control process, signed with this user's key, printing its
+ * progress on stderr (on a terminal, with the time it has been running).
+ */
+async function requestChange(core: SnapbotCore, config: ClientConfig, operation: ControlOperation, global: GlobalOptions): Promise<unknown> {
+  const line = new ProgressLine(process.stderr, { quiet: Boolean(global.json) });
+  try {
+    return await callControl(core, loadSnapctlSigner(config), operation, {
+      timeoutMs: global.timeout * 1000,
+      onProgress: (progress: ControlProgress) => {
+        if (progress.type === 'queued') line.update(`queued job ${progress.jobId} on host ${progress.host}`);
+        else if (progress.type === 'job') line.update(`${progress.phase}: ${progress.message}`);
+        else line.update(progress.text);
+      },
+    });
+  } finally {
+    line.stop();
+  }
 }
 
 function printResult(result: JobResult, json: boolean): void {
@@ -111,16 +152,19 @@ type Read = (core: SnapbotCore, request: OperationRequest, options: OperationOpt
 /** list and info: read from the host directly (reads need no signature). */
 async function runRead(read: Read, target: TargetOptions, global: GlobalOptions): Promise<void> {
   const json = Boolean(global.json);
+  const line = new ProgressLine(process.stderr, { quiet: json });
   const options: OperationOptions = {
     timeoutMs: global.timeout * 1000,
-    onQueued: (jobId, host) => {
-      if (!json) process.stderr.write(`queued job ${jobId} on host ${host}\n`);
-    },
-    onProgress: (progress: JobProgress) => {
-      if (!json) process.stderr.write(`${progress.phase}: ${progress.message}\n`);
-    },
+    onQueued: (jobId, host) => line.update(`queued job ${jobId} on host ${host}`),
+    onProgress: (progress: JobProgress) => line.update(`${progress.phase}: ${progress.message}`),
   };
-  printResult(await withCore((core) => read(core, { ...target, requestedBy: 'snapctl' }, options)), json);
+  let result: JobResult;
+  try {
+    result = await withCore((core) => read(core, { ...target, requestedBy: 'snapctl' }, options));
+  } finally {
+    line.stop();
+  }
+  printResult(result, json);
 }
 
 async function runCreate(target: TargetOptions, global: GlobalOptions): Promise<void> {
@@ -240,11 +284,20 @@ function newRun(action: 'snapshot' | 'delete', options: FleetRunOptions): Contro
 export function buildProgram(): Command {
   const program = new Command('snapctl')
     .description('KVM snapshots through snapbot workers: create, list, info, revert, delete; hosts')
+    // Before any subcommand is made, so each inherits it: `snapctl create --help` lists
+    // --json and --timeout too (they are accepted after the subcommand as well).
+    .configureHelp({ showGlobalOptions: true })
     .option('--json', 'print one JSON object (ok, and code + message on failure)')
     .addOption(new Option('--timeout <seconds>', 'how long to wait for the result').argParser(parseSeconds).default(600))
+    .option('-V, --version', "print snapctl's version and exit")
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  // Not commander's .version(), which prints at once, before a --json that comes after
+  // it is read: main prints it, plain or as JSON.
+  program.on('option:version', () => {
+    throw new CommanderError(0, VERSION_REQUESTED, packageVersion());
+  });
 
   const global = () => program.opts<GlobalOptions>();
   const withTarget = (command: Command, nameRequired: boolean) => {
@@ -279,7 +332,7 @@ export function buildProgram(): Command {
     .command('audit')
     .description('who did what, newest first')
     .option('--vm <name>', 'only entries about this VM')
-    .addOption(new Option('--limit <count>', 'how many entries').argParser((value) => Number.parseInt(value, 10)).default(50))
+    .addOption(new Option('--limit <count>', 'how many entries').argParser(parseCount).default(50))
     .action(async (options: { vm?: string; limit: number }) => {
       const entries = await withCore((core) => readAudit(core, { vm: options.vm, limit: options.limit }));
       if (global().json) process.stdout.write(`${JSON.stringify({ ok: true, entries })}\n`);
@@ -386,7 +439,12 @@ async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.exitCode === 0) return 0; // --help, --version
+      if (error.code === VERSION_REQUESTED) {
+        const version = error.message;
+        process.stdout.write(json ? `${JSON.stringify({ ok: true, version })}\n` : `${version}\n`);
+        return 0;
+      }
+      if (error.exitCode === 0) return 0; // --help
       if (json) printFailure({ code: 'VALIDATION', message: error.message.replace(/^error: /, '') }, true);
       return EXIT_USAGE;
     }

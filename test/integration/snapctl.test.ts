@@ -149,6 +149,9 @@ describe('snapctl create', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Created disk-only snapshot 'human' of web-01 on kvm-a/);
     expect(stderr).toMatch(/queued job .* on host kvm-a/);
+    // Not a terminal: plain progress lines, no live line rewritten with \r and no escapes.
+    expect(stderr).not.toMatch(/[\r\u001b]|… \d+ s/);
+    expect(stderr.trimEnd().split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^queued job \S+ on host kvm-a$/), 'running: create on web-01']));
   });
 });
 
