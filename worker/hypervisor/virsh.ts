@@ -41,7 +41,18 @@ export interface VirshHypervisorOptions {
   hostId?: string;
   /** Defaults to running the real executable at `virshPath`. */
   runner?: VirshRunner;
+  /** Told of every virsh call once it has ended (metrics); must not throw. */
+  observer?: VirshObserver;
 }
+
+/** One finished virsh call: its subcommand, how long it took, and the error code it failed with (null when it succeeded). */
+export interface VirshCallObservation {
+  subcommand: string;
+  durationMs: number;
+  failure: SnapbotError['code'] | null;
+}
+
+export type VirshObserver = (call: VirshCallObservation) => void;
 
 /** How many virsh processes one listing runs at a time. */
 export const VIRSH_QUERY_CONCURRENCY = 4;
@@ -269,6 +280,7 @@ export class VirshHypervisor implements Hypervisor {
     };
     const fullContext: VirshErrorContext = { ...(this.hostId === undefined ? {} : { host: this.hostId }), ...context };
     const error = this.failure(subcommand[0] ?? 'virsh', result, fullContext, timeoutMs, detail);
+    this.options.observer?.({ subcommand: subcommand[0] ?? 'virsh', durationMs: result.durationMs, failure: error?.code ?? null });
     if (error === null) {
       this.logger?.debug({ argv: detail.argv, durationMs: result.durationMs }, 'virsh succeeded');
       return result.stdout;
