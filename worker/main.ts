@@ -2,14 +2,19 @@
 import { loadDotEnv, parseEnv, workerEnvSchema } from '../shared/config.js';
 import { SnapbotError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { readMetricsListen } from '../shared/metrics-config.js';
+import { startMetricsServer } from '../shared/metrics-server.js';
 import { VirshHypervisor } from './hypervisor/virsh.js';
+import { WorkerMetrics } from './metrics.js';
 import { startWorker } from './run-worker.js';
 
 /** `npm run worker`: the worker for this KVM host's libvirt, against REDIS_URL. */
 async function main(): Promise<void> {
   loadDotEnv();
   const config = parseEnv(workerEnvSchema);
+  const metricsListen = readMetricsListen();
   const logger = createLogger('snapbot-worker', config.LOG_LEVEL).child({ host: config.HOST_ID });
+  const metrics = metricsListen ? new WorkerMetrics({ hostId: config.HOST_ID, logger }) : undefined;
   const hypervisor = new VirshHypervisor({
     virshPath: config.VIRSH_PATH,
     uri: config.LIBVIRT_URI,
@@ -17,7 +22,12 @@ async function main(): Promise<void> {
     queryTimeoutMs: config.VIRSH_QUERY_TIMEOUT_MS,
     logger,
     hostId: config.HOST_ID,
+    observer: metrics?.observeVirsh,
   });
+  // Bound before anything connects: a port that is taken stops the worker at once, naming METRICS_PORT.
+  if (metrics && metricsListen) {
+    await startMetricsServer({ ...metricsListen, registry: metrics.registry, readiness: () => metrics.readiness(), logger });
+  }
   // Handlers go in before start-up, so a signal that comes while the worker starts (or
   // just after it said "ready") still stops it cleanly instead of killing it mid-way.
   let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
@@ -36,7 +46,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  worker = await startWorker(config, hypervisor, logger);
+  worker = await startWorker(config, hypervisor, logger, { metrics });
   if (stopRequested) closeAndExit();
 }
 

@@ -15,6 +15,7 @@ import { createJobProcessor, settleStalledFleetJob } from './process-job.js';
 import type { JobProcessorDeps } from './job-context.js';
 import { HostSlots } from './host-slots.js';
 import { VmLocks } from './vm-lock.js';
+import type { WorkerMetrics } from './metrics.js';
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
@@ -29,7 +30,12 @@ export interface RunningWorker {
  * Starts the worker of one KVM host: a BullMQ Worker on `host.<HOST_ID>`, the inventory
  * it keeps, and the heartbeat that publishes both.
  */
-export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, logger: Logger): Promise<RunningWorker> {
+export async function startWorker(
+  config: WorkerConfig,
+  hypervisor: Hypervisor,
+  logger: Logger,
+  options: { metrics?: WorkerMetrics } = {},
+): Promise<RunningWorker> {
   // Before anything connects: a worker that cannot tell its authority's jobs from others' must not start.
   const verifier = loadAuthorityVerifier(config);
   const redisUrl = redisUrlOf(config);
@@ -102,6 +108,7 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
       ...JOB_RETENTION,
     },
   );
+  options.metrics?.watch({ worker, redis, prefix: config.SNAPBOT_PREFIX, hypervisor });
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
   worker.on('failed', (job, error) => {
     logger.info({ jobId: job?.id, reason: error.message }, 'job failed');
@@ -132,6 +139,7 @@ export async function startWorker(config: WorkerConfig, hypervisor: Hypervisor, 
     close() {
       closing ??= (async () => {
         clearInterval(inventoryTimer);
+        await options.metrics?.stop();
         await heartbeat.stop();
         let timer: NodeJS.Timeout | undefined;
         const graceOver = new Promise<'timeout'>((resolve) => {
