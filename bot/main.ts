@@ -4,10 +4,13 @@ import { botEnvSchema, controlEnvSchema, loadDotEnv, parseEnv, redisUrlOf } from
 import { dataDir, loadAuthoritySigner, OPERATOR_KEY_FILE } from '../shared/authority-keys.js';
 import { SnapbotError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { readMetricsListen } from '../shared/metrics-config.js';
+import type { MetricsServer } from '../shared/metrics-server.js';
 import { loadPolicy } from '../shared/policy.js';
 import { startControlServer } from './core/control-server.js';
 import { SnapbotCore } from './core/core.js';
 import { startHeadlessSweeper } from './core/headless-sweeper.js';
+import { startControlMetrics } from './core/metrics.js';
 import { startScheduleRunner, type ScheduleRunner } from './core/schedules/fire.js';
 import { OperatorDirectory } from './core/operators.js';
 import { startBot, type RunningBot } from './discord/bot.js';
@@ -21,6 +24,7 @@ async function main(): Promise<void> {
   loadDotEnv();
   const config = parseEnv(controlEnvSchema);
   const discord = config.DISCORD_TOKEN ? parseEnv(botEnvSchema) : undefined;
+  const metricsListen = readMetricsListen();
   const logger = createLogger('snapbot-bot', config.LOG_LEVEL);
   const policy = loadPolicy(config.SNAPBOT_POLICY);
   const signer = loadAuthoritySigner(config);
@@ -32,7 +36,9 @@ async function main(): Promise<void> {
   let control: Awaited<ReturnType<typeof startControlServer>> | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
   let schedules: ScheduleRunner | undefined;
+  let metrics: MetricsServer | undefined;
   try {
+    if (metricsListen) metrics = await startControlMetrics(core, metricsListen);
     control = await startControlServer(core, { directory });
     // Every control process fires schedules; BullMQ hands each firing to one of them.
     schedules = await startScheduleRunner(core, { jobTimeoutMs: config.BOT_JOB_TIMEOUT_MS });
@@ -53,6 +59,7 @@ async function main(): Promise<void> {
   } catch (error) {
     await schedules?.close();
     await control?.close();
+    await metrics?.close();
     await core.close();
     throw error;
   }
@@ -69,6 +76,7 @@ async function main(): Promise<void> {
       await within(stopSweeper?.(), 5_000);
       await within(control?.close(), 15_000);
       await within(schedules?.close(), 10_000);
+      await within(metrics?.close(), 2_000);
       await core.close();
       process.exit(0);
     })();
