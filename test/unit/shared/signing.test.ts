@@ -1,15 +1,20 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createSecretKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { loadAuthorityVerifier } from '../../../shared/authority-keys.js';
 import { checkJobSignature, JOB_SIGNATURE_TTL_MS, signJob } from '../../../shared/job-signing.js';
 import type { SnapshotJob } from '../../../shared/jobs.js';
 import { canonicalJson, keyIdOf, loadOrCreateSigner, readPublicKey, readSigner, SignatureVerifier, Signer } from '../../../shared/signing.js';
 import { formatSshEd25519, parseSshEd25519 } from '../../../shared/ssh-keys.js';
 
-const authority = Signer.generate();
+// Made in beforeEach, not at the top of the file: a key that cannot be made must fail a
+// test, not the file's collection (Stryker counts only failed tests).
+let authority: Signer;
+beforeEach(() => {
+  authority = Signer.generate();
+});
 const create: SnapshotJob = { kind: 'create', host: 'kvm-a', vm: 'web-01', uuid: '6f1d2c3b-0a9e-4d8c-b7a6-5e4f3d2c1b0a', requestedBy: 'discord:1', name: 'nightly', mode: 'disk-only' };
 const revert: SnapshotJob = { kind: 'revert', host: 'kvm-a', vm: 'web-01', requestedBy: 'discord:1', name: 'base', expected: { createdAt: '2026-01-01T00:00:00.000Z' }, undoPoint: { mode: 'full', keep: 3 } };
 const tempDir = () => mkdtempSync(join(tmpdir(), 'snapbot-keys-'));
@@ -21,9 +26,14 @@ describe('canonicalJson', () => {
     expect(canonicalJson([undefined, null, 'é'])).toBe('[null,null,"é"]');
   });
 
-  it('refuses numbers JSON cannot say', () => {
+  it('refuses numbers JSON cannot say, as an internal error', () => {
     expect(() => canonicalJson({ n: Number.NaN })).toThrow(/non-finite/);
-    expect(() => canonicalJson(Number.POSITIVE_INFINITY)).toThrow(/non-finite/);
+    expect(() => canonicalJson(Number.POSITIVE_INFINITY)).toThrow(expect.objectContaining({ code: 'INTERNAL', message: 'cannot sign a non-finite number' }));
+  });
+
+  it('writes a value that is undefined as null, as JSON does in an array', () => {
+    expect(canonicalJson(undefined)).toBe('null');
+    expect(canonicalJson([undefined])).toBe('[null]');
   });
 });
 
@@ -43,9 +53,35 @@ describe('Signer and SignatureVerifier', () => {
     }
   });
 
+  it('refuses a valid signature with a stray character put before or after it', () => {
+    // base64url decoding skips characters it does not know: '!' + signature decodes to the signature.
+    const signature = authority.sign('test/v1', { a: 1 });
+    expect(authority.verify('test/v1', { a: 1 }, `!${signature}`)).toBe(false);
+    expect(authority.verify('test/v1', { a: 1 }, `${signature}!`)).toBe(false);
+    expect(authority.verify('test/v1', { a: 1 }, `${signature}\n`)).toBe(false);
+  });
+
+  it('says false, not an error, when asked about a value it could never have signed', () => {
+    const signature = authority.sign('test/v1', { a: 1 });
+    expect(authority.verify('test/v1', { a: Number.NaN }, signature)).toBe(false);
+  });
+
   it('refuses keys that are not Ed25519', () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     expect(() => new SignatureVerifier(publicKey)).toThrow(/expected an Ed25519 public key, got ec/);
+    expect(() => new SignatureVerifier(publicKey)).toThrow(expect.objectContaining({ code: 'VALIDATION' }));
+    // A secret (symmetric) key has no asymmetric type at all.
+    expect(() => new SignatureVerifier(createSecretKey(Buffer.alloc(32, 1)))).toThrow(
+      expect.objectContaining({ code: 'VALIDATION', message: 'expected an Ed25519 public key, got unknown' }),
+    );
+  });
+
+  it('keeps the key id of a given key from one version to the next (policies and logs name keys by it)', () => {
+    // RFC 8032's test vector 1 public key; the id is the first 16 hex digits of the SHA-256 of its DER SPKI
+    // (302a300506032b6570032100 followed by the 32 key bytes), computed with sha256sum.
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', 'hex')]);
+    const pem = `-----BEGIN PUBLIC KEY-----\n${spki.toString('base64')}\n-----END PUBLIC KEY-----\n`;
+    expect(readPublicKey(pem, 'TEST').keyId).toBe('06e3fd8fda29bb60');
   });
 
   it('names a key by 16 hex digits of its hash, the same for the signer and its public half', () => {
@@ -75,6 +111,23 @@ describe('key files', () => {
     expect(() => readSigner(join(dir, 'junk'), 'SNAPBOT_SIGNING_KEY')).toThrow(/^SNAPBOT_SIGNING_KEY: .* is not an Ed25519 private key/);
     expect(() => readPublicKey(join(dir, 'missing'), 'SNAPBOT_AUTHORITY_KEY')).toThrow(/^SNAPBOT_AUTHORITY_KEY: cannot read the public key/);
     expect(() => readPublicKey('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----', 'SNAPBOT_AUTHORITY_KEY')).toThrow(/^SNAPBOT_AUTHORITY_KEY: not an Ed25519 public key/);
+    // All of them are configuration errors (VALIDATION), not internal ones.
+    for (const attempt of [
+      () => readSigner(join(dir, 'missing'), 'V'),
+      () => readSigner(join(dir, 'junk'), 'V'),
+      () => readPublicKey(join(dir, 'missing'), 'V'),
+      () => readPublicKey('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----', 'V'),
+    ]) {
+      expect(attempt).toThrow(expect.objectContaining({ code: 'VALIDATION' }));
+    }
+  });
+
+  it('names the variable when a new key cannot be written', () => {
+    // A file name longer than the file system allows: the write fails (ENAMETOOLONG), not because the key exists.
+    const path = join(tempDir(), 'k'.repeat(300));
+    expect(() => loadOrCreateSigner(path, 'SNAPBOT_SIGNING_KEY')).toThrow(
+      expect.objectContaining({ code: 'VALIDATION', message: expect.stringMatching(/^SNAPBOT_SIGNING_KEY: cannot write a new key to .*k{300}: ENAMETOOLONG/) }),
+    );
   });
 
   it("a worker finds the control process's public key in the same data directory, or says which variable to set", () => {
