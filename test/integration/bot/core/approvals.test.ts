@@ -7,12 +7,15 @@ import {
   decideApproval,
   describeRequest,
   expireDueApprovals,
+  genuineApproval,
   getApproval,
+  isGenuineRequest,
   markActedOn,
   markBotAlive,
   openApproval,
   setApprovalMessage,
   takeApprovalToPost,
+  subjectRecord,
   withdrawApproval,
   type ApprovalSubject,
   type SnapshotSubject,
@@ -21,6 +24,8 @@ import { readAudit } from '../../../../bot/core/audit.js';
 import type { Actor } from '../../../../bot/core/authorize.js';
 import { SnapbotCore } from '../../../../bot/core/core.js';
 import { fleetKeys } from '../../../../shared/fleet.js';
+import { approvalKeys } from '../../../../shared/keys.js';
+import { scheduleKeys } from '../../../../shared/schedules/definition.js';
 import { createLogger } from '../../../../shared/logger.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../../../helpers/redis.js';
 import { testAuthority } from '../../../helpers/authority.js';
@@ -256,5 +261,403 @@ describe('the bot-alive mark', () => {
     expect(await botOnline(core)).toBe(true);
     await sleep(400);
     expect(await botOnline(core)).toBe(false);
+  });
+});
+
+/** The audit entries about one request, oldest first. */
+async function auditOf(id: string) {
+  return (await readAudit(core, { limit: 500 })).filter((entry) => entry.requestId === id || entry.detail?.includes(id)).reverse();
+}
+
+describe('a request written or changed in Redis by anyone but the control process', () => {
+  it('takes a genuine request as genuine, and audits nothing about it', async () => {
+    const request = await openSnapshotRequest();
+    expect(await isGenuineRequest(core, request.id)).toBe(true);
+    expect((await auditOf(request.id)).map((entry) => entry.event)).toEqual(['requested']);
+  });
+
+  it('refuses a request whose seal or sealed data was changed, and audits the refusal', async () => {
+    const keys = approvalKeys(core.prefix);
+    const badSeal = await openSnapshotRequest();
+    await core.redis.hset(keys.request(badSeal.id), 'seal', 'A'.repeat(86));
+    expect(await isGenuineRequest(core, badSeal.id)).toBe(false);
+    expect((await auditOf(badSeal.id)).at(-1)).toMatchObject({
+      event: 'refused',
+      actor: 'snapbot',
+      action: 'revert',
+      vm: 'web-01',
+      detail: 'not acted on: the request was not opened by the control process (no valid seal)',
+    });
+    // One approval instead of two, written over the sealed data: the seal no longer matches.
+    const rewritten = await openSnapshotRequest({ required: 2 });
+    const data = JSON.stringify({ ...rewritten, required: 1 });
+    await core.redis.hset(keys.request(rewritten.id), 'data', data);
+    expect(await isGenuineRequest(core, rewritten.id)).toBe(false);
+    expect((await auditOf(rewritten.id)).at(-1)?.detail).toBe('not acted on: the request was not opened by the control process (no valid seal)');
+  });
+
+  it('refuses a sealed request whose fields the decision script reads were changed, naming the field and both values', async () => {
+    const keys = approvalKeys(core.prefix);
+    const changes: Array<[string, string, string]> = [
+      ['required', '1', '2'],
+      ['allowSelf', '1', '0'],
+      ['requesterUserId', '1001', ''],
+    ];
+    for (const [field, forged, genuine] of changes) {
+      const request = await openSnapshotRequest({ required: 2 });
+      await core.redis.hset(keys.request(request.id), field, forged);
+      expect(await isGenuineRequest(core, request.id)).toBe(false);
+      expect((await auditOf(request.id)).at(-1)?.detail).toBe(`not acted on: its ${field} was changed in Redis ("${forged}" instead of "${genuine}")`);
+    }
+    const later = await openSnapshotRequest();
+    const [expiresAtMs] = await core.redis.hmget(keys.request(later.id), 'expiresAtMs');
+    expect(expiresAtMs).toBe(String(Date.parse(later.expiresAt)));
+    await core.redis.hset(keys.request(later.id), 'expiresAtMs', String(Number(expiresAtMs) + HOUR));
+    expect(await isGenuineRequest(core, later.id)).toBe(false);
+    // A field removed altogether reads as null.
+    const removed = await openSnapshotRequest();
+    await core.redis.hdel(keys.request(removed.id), 'allowSelf');
+    expect(await isGenuineRequest(core, removed.id)).toBe(false);
+    expect((await auditOf(removed.id)).at(-1)?.detail).toBe('not acted on: its allowSelf was changed in Redis (null instead of "0")');
+  });
+
+  it('stores the requester and self-approval terms as the decision script reads them', async () => {
+    const keys = approvalKeys(core.prefix);
+    const fromShell = await openSnapshotRequest({ requesterUserId: null, allowSelfApproval: true, required: 3 });
+    expect(await core.redis.hmget(keys.request(fromShell.id), 'requesterUserId', 'allowSelf', 'required', 'status')).toEqual(['', '1', '3', 'pending']);
+    const fromDiscord = await openSnapshotRequest({ requesterUserId: '9999' });
+    expect(await core.redis.hmget(keys.request(fromDiscord.id), 'requesterUserId', 'allowSelf', 'required')).toEqual(['9999', '0', '1']);
+  });
+
+  it('logs a warning naming the request and what is wrong with it', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('test', 'warn', { write: (line: string) => lines.push(line) });
+    const watched = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix: core.prefix, logger });
+    try {
+      const request = await openSnapshotRequest();
+      await core.redis.hset(approvalKeys(core.prefix).request(request.id), 'required', '0');
+      expect(await isGenuineRequest(watched, request.id)).toBe(false);
+      expect(lines.map((line) => JSON.parse(line))).toContainEqual(
+        expect.objectContaining({ msg: 'refused a forged or altered approval request', requestId: request.id, problem: 'its required was changed in Redis ("0" instead of "1")' }),
+      );
+    } finally {
+      await watched.close();
+    }
+  });
+
+  it('answers forged to a click on an altered request, counts nothing, and audits who clicked', async () => {
+    const keys = approvalKeys(core.prefix);
+    const request = await openSnapshotRequest({ required: 2 });
+    await core.redis.hset(keys.request(request.id), 'required', '1');
+    expect(await decideApproval(core, { id: request.id, actor: ADMIN, decision: 'approve' })).toEqual({ outcome: 'forged', approvals: 0, state: null });
+    expect(await core.redis.scard(keys.approvals(request.id))).toBe(0);
+    expect(await core.redis.hget(keys.request(request.id), 'status')).toBe('pending');
+    expect((await auditOf(request.id)).at(-1)).toMatchObject({ event: 'refused', actor: ADMIN.id, detail: 'not acted on: its required was changed in Redis ("1" instead of "2")' });
+  });
+
+  it('refuses a request the control process sealed but this process cannot read (another format, another id), and one that is gone', async () => {
+    const keys = approvalKeys(core.prefix);
+    const genuine = await openSnapshotRequest();
+    const sealed = (id: string, data: string) => ({ data, seal: core.signer.sign('snapbot-approval-request/v1', { id, data }), status: 'pending' });
+    const cases: Array<[string, string]> = [
+      ['feedfeedfeed0001', JSON.stringify({ ...genuine, required: 'two' })],
+      ['feedfeedfeed0002', JSON.stringify(genuine)],
+    ];
+    for (const [id, data] of cases) {
+      await core.redis.hset(keys.request(id), sealed(id, data));
+      expect(await isGenuineRequest(core, id)).toBe(false);
+    }
+    expect(await isGenuineRequest(core, 'ffffffffffff0099')).toBe(false);
+    const refusals = (await readAudit(core, { limit: 20 })).filter((entry) => entry.event === 'refused').slice(0, 3).reverse();
+    expect(refusals.map((entry) => [entry.action, entry.actor, entry.detail])).toEqual([
+      ['approval', 'snapbot', 'not acted on: the sealed request does not parse'],
+      // The copy under another id reads as the original request, so the refusal names its subject.
+      ['revert', 'snapbot', 'not acted on: the sealed request does not parse'],
+      ['approval', 'snapbot', 'not acted on: the request is gone'],
+    ]);
+  });
+});
+
+describe('acting on an approval', () => {
+  it('hands back an approved request whose votes the control process sealed', async () => {
+    const request = await openSnapshotRequest({ required: 2 });
+    await decideApproval(core, { id: request.id, actor: ADMIN, decision: 'approve' });
+    await decideApproval(core, { id: request.id, actor: OTHER, decision: 'approve' });
+    const state = await genuineApproval(core, request.id);
+    expect(state).toMatchObject({ status: 'approved', approvals: ['1001', '1002'] });
+  });
+
+  it('refuses (FORBIDDEN) a request that is still pending, or gone, and audits it', async () => {
+    const pending = await openSnapshotRequest();
+    await expect(genuineApproval(core, pending.id)).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      message: `Approval request ${pending.id} cannot be acted on: it is pending, not approved. Nothing was done.`,
+    });
+    expect((await auditOf(pending.id)).at(-1)).toMatchObject({ event: 'refused', actor: 'snapbot', detail: 'not acted on: it is pending, not approved' });
+    await expect(genuineApproval(core, 'ffffffffffff0002')).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      message: 'Approval request ffffffffffff0002 cannot be acted on: the request is gone. Nothing was done.',
+    });
+  });
+
+  it('refuses an approval whose status or votes were written by hand', async () => {
+    const keys = approvalKeys(core.prefix);
+    // Status flipped and the approvers' set filled, without the control process's seals.
+    const flipped = await openSnapshotRequest({ required: 2 });
+    await core.redis.multi().hset(keys.request(flipped.id), 'status', 'approved').sadd(keys.approvals(flipped.id), '1001', '1002').exec();
+    await expect(genuineApproval(core, flipped.id)).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('only 0 of the 2 approval(s) it needs were sealed by the control process') });
+    // One real vote; the second one's seal copied from the first (a seal names its voter).
+    const copied = await openSnapshotRequest({ required: 2 });
+    await decideApproval(core, { id: copied.id, actor: ADMIN, decision: 'approve' });
+    const vote = (await core.redis.hget(keys.request(copied.id), `vote:${ADMIN.userId}`))!;
+    await core.redis.multi().hset(keys.request(copied.id), 'status', 'approved', `vote:${OTHER.userId}`, vote).sadd(keys.approvals(copied.id), OTHER.userId).exec();
+    await expect(genuineApproval(core, copied.id)).rejects.toMatchObject({ message: expect.stringContaining('only 1 of the 2 approval(s)') });
+    // A vote sealed at the expiry instant does not count; a sealed vote's time changed no longer verifies;
+    // one that is not JSON counts for nothing.
+    const atExpiry = Date.parse(copied.expiresAt);
+    // The control process's seal on a vote just before the expiry: that one counts.
+    const inTime = JSON.stringify({ at: atExpiry - 1, seal: core.signer.sign('snapbot-approval-vote/v1', { id: copied.id, userId: OTHER.userId, at: atExpiry - 1 }) });
+    await core.redis.hset(keys.request(copied.id), `vote:${OTHER.userId}`, inTime);
+    expect((await genuineApproval(core, copied.id)).approvals).toEqual([ADMIN.userId, OTHER.userId]);
+    const lateVote = JSON.stringify({ at: atExpiry, seal: core.signer.sign('snapbot-approval-vote/v1', { id: copied.id, userId: OTHER.userId, at: atExpiry }) });
+    for (const forged of [lateVote, JSON.stringify({ ...JSON.parse(vote), at: atExpiry - 1 }), 'not json', JSON.stringify({ at: String(JSON.parse(vote).at), seal: JSON.parse(vote).seal })]) {
+      await core.redis.hset(keys.request(copied.id), `vote:${OTHER.userId}`, forged);
+      await expect(genuineApproval(core, copied.id)).rejects.toMatchObject({ message: expect.stringContaining('only 1 of the 2 approval(s)') });
+    }
+  });
+
+  it("does not count the requester's own sealed vote unless the rule allows self-approval", async () => {
+    const keys = approvalKeys(core.prefix);
+    // The requester's vote, sealed while self-approval was allowed on another request, cannot be moved here.
+    const strict = await openSnapshotRequest({ requesterUserId: ADMIN.userId });
+    const lenient = await openSnapshotRequest({ requesterUserId: ADMIN.userId, allowSelfApproval: true });
+    await decideApproval(core, { id: lenient.id, actor: ADMIN, decision: 'approve' });
+    expect((await genuineApproval(core, lenient.id)).approvals).toEqual([ADMIN.userId]);
+    // A vote sealed for this very request and user, but by the requester on a strict rule: written in by hand.
+    const at = (await core.redis.time()).map(Number)[0]! * 1000;
+    const seal = core.signer.sign('snapbot-approval-vote/v1', { id: strict.id, userId: ADMIN.userId, at });
+    await core.redis.multi().hset(keys.request(strict.id), 'status', 'approved', `vote:${ADMIN.userId}`, JSON.stringify({ at, seal })).sadd(keys.approvals(strict.id), ADMIN.userId).exec();
+    await expect(genuineApproval(core, strict.id)).rejects.toMatchObject({ message: expect.stringContaining('only 0 of the 1 approval(s)') });
+  });
+});
+
+describe('a schedule awaiting approval', () => {
+  const schedule = (name: string): ApprovalSubject => ({ kind: 'schedule', name, version: 3, digest: 'ab'.repeat(32), target: 'vm:web-*', cadence: 'cron "30 2 * * *" (UTC)', keep: 'last=7', vms: 4 });
+
+  it("is named and audited by the schedule, and its decision is mirrored on the schedule's own record", async () => {
+    counter += 1;
+    const name = `nightly-${counter}`;
+    const id = `5c4ed01e${String(counter).padStart(8, '0')}`;
+    const subject = schedule(name);
+    const record = scheduleKeys(core.prefix).schedule(name);
+    expect(subjectRecord(core.prefix, subject)).toBe(record);
+    await core.redis.hset(record, 'status', 'pending');
+    const request = await openApproval(core, {
+      id,
+      subject,
+      terms: { approvers: ['@administrators'], required: 1, allowSelfApproval: false, ttlMinutes: 15, reason: 'schedules that prune need approval' },
+      requester: { id: 'discord:9999', userId: '9999', displayName: 'ops' },
+      origin: 'discord',
+    });
+    expect(describeRequest(request)).toBe(`Schedule ${name}`);
+    expect(auditAbout(subject, id)).toEqual({ action: 'schedule', requestId: id, detail: `${name} (version 3): vm:web-*` });
+    // No mirror given: the schedule's record is found from the subject.
+    expect((await decideApproval(core, { id, actor: ADMIN, decision: 'approve' })).outcome).toBe('approved');
+    expect(await mirrorStatus(record)).toBe('approved');
+  });
+
+  it('expires with its schedule record when no mirror is named', async () => {
+    counter += 1;
+    const name = `hourly-${counter}`;
+    const id = `5c4ed01e${String(counter).padStart(8, '0')}`;
+    const record = scheduleKeys(core.prefix).schedule(name);
+    await core.redis.hset(record, 'status', 'pending');
+    await openApproval(core, {
+      id,
+      subject: schedule(name),
+      terms: { approvers: ['@administrators'], required: 1, allowSelfApproval: false, ttlMinutes: 0.005, reason: 'r' },
+      requester: { id: 'discord:9999', userId: '9999', displayName: 'ops' },
+      origin: 'discord',
+    });
+    await sleep(600);
+    expect((await expireDueApprovals(core)).map((state) => state.request.id)).toContain(id);
+    expect(await mirrorStatus(record)).toBe('expired');
+  });
+
+  it('names no record for a single snapshot', () => {
+    expect(subjectRecord(core.prefix, SNAPSHOT)).toBeUndefined();
+    expect(subjectRecord(core.prefix, { kind: 'fleet', runId: 'r1', action: 'delete', selector: 'all', name: 'x', targets: 1 })).toBe(fleetKeys(core.prefix, 'r1').run);
+  });
+});
+
+describe('what a decision leaves behind', () => {
+  it('lists approvers in one order whatever order they clicked in, Discord users and snapctl operators alike', async () => {
+    const request = await openSnapshotRequest({ required: 4 });
+    for (const userId of ['operator:zed', '3003', 'operator:amy', '1001']) {
+      await decideApproval(core, { id: request.id, actor: { ...ADMIN, id: `discord:${userId}`, userId }, decision: 'approve' });
+    }
+    expect((await getApproval(core, request.id))?.approvals).toEqual(['1001', '3003', 'operator:amy', 'operator:zed']);
+  });
+
+  it('drops from the pending list a request whose record is gone', async () => {
+    const keys = approvalKeys(core.prefix);
+    const request = await openSnapshotRequest({ ttlMinutes: 0.005 });
+    await core.redis.del(keys.request(request.id));
+    await sleep(600);
+    expect((await expireDueApprovals(core)).map((state) => state.request.id)).not.toContain(request.id);
+    expect(await core.redis.zscore(keys.pending, request.id)).toBeNull();
+  });
+
+  it('expires a request once, and audits it once, when two sweepers run at the same time', async () => {
+    const request = await openSnapshotRequest({ ttlMinutes: 0.005 });
+    await sleep(600);
+    const [first, second] = await Promise.all([expireDueApprovals(core), expireDueApprovals(core)]);
+    const ids = [...first, ...second].map((state) => state.request.id);
+    expect(ids.filter((id) => id === request.id)).toHaveLength(1);
+    expect((await auditOf(request.id)).filter((entry) => entry.event === 'expired')).toHaveLength(1);
+  });
+
+  it('audits the request with its reason, count, approvers and expiry, and each approval with its count', async () => {
+    const request = await openSnapshotRequest({ required: 2 });
+    await decideApproval(core, { id: request.id, actor: ADMIN, decision: 'approve' });
+    await decideApproval(core, { id: request.id, actor: OTHER, decision: 'approve' });
+    const entries = await auditOf(request.id);
+    expect(entries.map((entry) => [entry.event, entry.actor, entry.detail])).toEqual([
+      ['requested', 'snapctl:ops@host', `reverts need approval; needs 2 approval(s) from @administrators, user:4242 by ${request.expiresAt}`],
+      ['approved', ADMIN.id, '1 of 2 approval(s)'],
+      ['approved', OTHER.id, '2 of 2 approval(s)'],
+    ]);
+  });
+
+  it('audits nothing for a click that did not count', async () => {
+    const request = await openSnapshotRequest({ required: 2, requesterUserId: ADMIN.userId });
+    const stranger: Actor = { ...OTHER, id: 'discord:5', userId: '5', isAdministrator: false };
+    expect((await decideApproval(core, { id: request.id, actor: ADMIN, decision: 'approve' })).outcome).toBe('self');
+    expect((await decideApproval(core, { id: request.id, actor: stranger, decision: 'approve' })).outcome).toBe('not-approver');
+    await decideApproval(core, { id: request.id, actor: OTHER, decision: 'approve' });
+    expect((await decideApproval(core, { id: request.id, actor: OTHER, decision: 'approve' })).outcome).toBe('duplicate');
+    expect((await auditOf(request.id)).map((entry) => entry.event)).toEqual(['requested', 'approved']);
+    // A click on a closed request is not audited either, and says how many approvals it had.
+    await decideApproval(core, { id: request.id, actor: { ...OTHER, id: 'discord:1003', userId: '1003' }, decision: 'deny' });
+    expect(await decideApproval(core, { id: request.id, actor: { ...OTHER, id: 'discord:1004', userId: '1004' }, decision: 'approve' })).toMatchObject({ outcome: 'closed:denied', approvals: 1 });
+    expect((await auditOf(request.id)).map((entry) => entry.event)).toEqual(['requested', 'approved', 'denied']);
+  });
+
+  it('records who denied, takes the request out of the pending list, and keeps it readable for a week', async () => {
+    const keys = approvalKeys(core.prefix);
+    const request = await openSnapshotRequest();
+    expect(await core.redis.zscore(keys.pending, request.id)).toBe(String(Date.parse(request.expiresAt)));
+    expect(await core.redis.ttl(keys.request(request.id))).toBe(-1);
+    const result = await decideApproval(core, { id: request.id, actor: OTHER, decision: 'deny' });
+    expect(result).toMatchObject({ outcome: 'denied', approvals: 0, state: { status: 'denied', deniedBy: OTHER.userId } });
+    expect(await core.redis.zscore(keys.pending, request.id)).toBeNull();
+    expect(await approvedNotActed(core)).not.toContain(request.id);
+    const ttl = await core.redis.ttl(keys.request(request.id));
+    expect(ttl).toBeGreaterThan(7 * 24 * 3600 - 60);
+    expect(ttl).toBeLessThanOrEqual(7 * 24 * 3600);
+    expect((await auditOf(request.id)).at(-1)).toMatchObject({ event: 'denied', actor: OTHER.id, action: 'revert' });
+  });
+
+  it('keeps an approved, withdrawn or expired request readable for a week, and leaves a counted one open', async () => {
+    const keys = approvalKeys(core.prefix);
+    const week = 7 * 24 * 3600;
+    const counted = await openSnapshotRequest({ required: 2 });
+    expect(await decideApproval(core, { id: counted.id, actor: ADMIN, decision: 'approve' })).toMatchObject({ outcome: 'counted', approvals: 1, state: { status: 'pending', approvals: [ADMIN.userId] } });
+    expect(await core.redis.ttl(keys.request(counted.id))).toBe(-1);
+    expect(await core.redis.zscore(keys.pending, counted.id)).not.toBeNull();
+    expect(await approvedNotActed(core)).not.toContain(counted.id);
+    const approved = await decideApproval(core, { id: counted.id, actor: OTHER, decision: 'approve' });
+    expect(approved).toMatchObject({ outcome: 'approved', approvals: 2, state: { status: 'approved' } });
+    expect(await core.redis.zscore(keys.pending, counted.id)).toBeNull();
+    expect(await core.redis.ttl(keys.request(counted.id))).toBeGreaterThan(week - 60);
+    const withdrawn = await openSnapshotRequest();
+    expect(await withdrawApproval(core, { id: withdrawn.id, by: 'snapctl:ops@host' })).toBe(true);
+    expect(await core.redis.ttl(keys.request(withdrawn.id))).toBeGreaterThan(week - 60);
+    expect(await core.redis.zscore(keys.pending, withdrawn.id)).toBeNull();
+    expect(await getApproval(core, withdrawn.id)).toMatchObject({ status: 'withdrawn', withdrawnBy: 'snapctl:ops@host' });
+    expect((await auditOf(withdrawn.id)).at(-1)).toMatchObject({ event: 'cancelled', actor: 'snapctl:ops@host', action: 'revert', detail: 'withdrawn before approval; nothing ran' });
+    expect(await withdrawApproval(core, { id: withdrawn.id, by: 'x' })).toBe(false);
+    expect((await auditOf(withdrawn.id)).filter((entry) => entry.event === 'cancelled')).toHaveLength(1);
+    const expiring = await openSnapshotRequest({ ttlMinutes: 0.005, required: 2 });
+    await decideApproval(core, { id: expiring.id, actor: ADMIN, decision: 'approve' });
+    await sleep(600);
+    const expired = await expireDueApprovals(core);
+    expect(expired.find((state) => state.request.id === expiring.id)).toMatchObject({ status: 'expired', approvals: [ADMIN.userId] });
+    expect(await core.redis.ttl(keys.request(expiring.id))).toBeGreaterThan(week - 60);
+    expect(await core.redis.zscore(keys.pending, expiring.id)).toBeNull();
+    expect((await auditOf(expiring.id)).at(-1)).toMatchObject({ event: 'expired', actor: 'snapbot', detail: `1 of 2 approval(s) by ${expiring.expiresAt}` });
+    // Expiring again finds nothing to do.
+    expect((await expireDueApprovals(core)).map((state) => state.request.id)).not.toContain(expiring.id);
+  });
+
+  it('expires a request on a late click: the click is not counted, and the audit names it', async () => {
+    const keys = approvalKeys(core.prefix);
+    const request = await openSnapshotRequest({ ttlMinutes: 0.005 });
+    await sleep(600);
+    const result = await decideApproval(core, { id: request.id, actor: ADMIN, decision: 'approve' });
+    expect(result).toMatchObject({ outcome: 'expired', approvals: 0, state: { status: 'expired', approvals: [] } });
+    expect(await core.redis.zscore(keys.pending, request.id)).toBeNull();
+    expect(await core.redis.ttl(keys.request(request.id))).toBeGreaterThan(7 * 24 * 3600 - 60);
+    expect((await auditOf(request.id)).at(-1)).toMatchObject({ event: 'expired', actor: 'snapbot', detail: `a click by ${ADMIN.id} came after ${request.expiresAt}` });
+  });
+
+  it("does not touch a subject's record that is no longer pending", async () => {
+    const { id, mirror } = await openFleetRequest(15, 1);
+    await core.redis.hset(mirror, 'status', 'cancelled');
+    expect((await decideApproval(core, { id, actor: ADMIN, decision: 'approve', mirror })).outcome).toBe('approved');
+    expect(await mirrorStatus(mirror)).toBe('cancelled');
+  });
+
+  it('mirrors a denial, and an expiry found by a late click, on the run', async () => {
+    const denied = await openFleetRequest(15, 1);
+    await decideApproval(core, { id: denied.id, actor: ADMIN, decision: 'deny', mirror: denied.mirror });
+    expect(await mirrorStatus(denied.mirror)).toBe('denied');
+    const late = await openFleetRequest(0.005, 1);
+    await sleep(600);
+    expect((await decideApproval(core, { id: late.id, actor: ADMIN, decision: 'approve' })).outcome).toBe('expired');
+    expect(await mirrorStatus(late.mirror)).toBe('expired');
+  });
+});
+
+describe('waiting for a decision (snapctl), what it says', () => {
+  it('names who denied and who withdrew, when it expired, and how long it waited', async () => {
+    const denied = await openSnapshotRequest();
+    await decideApproval(core, { id: denied.id, actor: ADMIN, decision: 'deny' });
+    await expect(awaitApproval(core, denied.id, { timeoutMs: 1_000 })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      message: `Approval request ${denied.id} was denied (by Discord user ${ADMIN.userId}). Nothing was done.`,
+    });
+    const withdrawn = await openFleetRequest(15, 1);
+    await withdrawApproval(core, { id: withdrawn.id, by: 'snapctl:ops@host' });
+    await expect(awaitApproval(core, withdrawn.id, { timeoutMs: 1_000 })).rejects.toMatchObject({
+      code: 'CANCELLED',
+      message: `Fleet run ${withdrawn.id} was withdrawn by snapctl:ops@host. Nothing was done.`,
+    });
+    const expiring = await openSnapshotRequest({ ttlMinutes: 0.005 });
+    await expect(awaitApproval(core, expiring.id, { timeoutMs: 5_000, pollMs: 50 })).rejects.toMatchObject({
+      message: `Approval request ${expiring.id} expired at ${expiring.expiresAt} without enough approvals. Nothing was done.`,
+    });
+    const open = await openSnapshotRequest();
+    await expect(awaitApproval(core, open.id, { timeoutMs: 1_400, pollMs: 50 })).rejects.toMatchObject({
+      message: `No decision on approval request ${open.id} within 1s; it stays open until ${open.expiresAt}.`,
+    });
+    await expect(awaitApproval(core, 'ffffffffffff0003', { timeoutMs: 200 })).rejects.toMatchObject({ message: 'Approval request ffffffffffff0003 vanished from Redis.' });
+  });
+
+  it('waits about half a second between looks unless told otherwise', async () => {
+    const request = await openSnapshotRequest();
+    const started = Date.now();
+    await expect(awaitApproval(core, request.id, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(450);
+    expect(waited).toBeLessThan(5_000);
+  });
+
+  it('expires the record it is told about when the request runs out while it waits', async () => {
+    const { id, mirror } = await openFleetRequest(0.005, 1);
+    const elsewhere = `${mirror}:elsewhere`;
+    await core.redis.hset(elsewhere, 'status', 'pending');
+    await expect(awaitApproval(core, id, { timeoutMs: 5_000, pollMs: 50, mirrorOf: () => elsewhere })).rejects.toMatchObject({ code: 'APPROVAL_EXPIRED' });
+    expect(await mirrorStatus(elsewhere)).toBe('expired');
   });
 });
