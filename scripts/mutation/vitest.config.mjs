@@ -32,6 +32,7 @@ export const TEST_FILES = [
   'test/unit/schedules/keep-spec.test.ts',
   'test/unit/schedules/retention.test.ts',
   'test/unit/schedules/cadence.test.ts',
+  'test/unit/schedules/time-zone.test.ts',
 ];
 
 export default defineConfig({

@@ -214,3 +214,40 @@ describe('nextFirings', () => {
     );
   });
 });
+
+describe('parseCadence: what it says', () => {
+  it('quotes at most 40 characters of an interval it cannot read', () => {
+    expect(refusal({ every: 'x'.repeat(45) }).message).toBe(`Interval "${'x'.repeat(40)}…" is not a duration such as 30s, 15m, 1h or 1d (a whole number and one unit).`);
+    expect(refusal({ every: 'x'.repeat(40) }).message).toBe(`Interval "${'x'.repeat(40)}" is not a duration such as 30s, 15m, 1h or 1d (a whole number and one unit).`);
+  });
+
+  it('refuses a cron expression over 200 characters for its length, quoting 60 of them', () => {
+    const long = `0 2 * * ${'1,'.repeat(96)}2`;
+    expect(long).toHaveLength(201);
+    const error = refusal({ cron: long });
+    expect(error.message).toBe(`Cron expression "${long.slice(0, 60)}…" is longer than 200 characters.`);
+    // 200 characters are read, and told what is wrong with them.
+    expect(refusal({ cron: long.slice(0, 200) }).message).toMatch(/is not valid/);
+    expect(refusal({ cron: `${'1 '.repeat(30)}` }).message).toBe(`Cron expression "${'1 '.repeat(30)}" has 30 fields: give 5 (minute hour day-of-month month day-of-week), or 6 with seconds first.`);
+    expect(refusal({ cron: `${'1 '.repeat(31)}` }).message).toMatch(new RegExp(`^Cron expression "${'1 '.repeat(30)}…" has 31 fields`));
+  });
+
+  it('refuses "H" inside a list too', () => {
+    expect(refusal({ cron: '0,H * * * *' }).message).toBe('Cron expression "0,H * * * *" uses "H" (a hashed value); give the minute or hour itself.');
+  });
+
+  it('gives cron-parser’s reason whole, and keeps its error as the cause', () => {
+    const error = refusal({ cron: '1.5 * * * *' });
+    expect(error.message).toBe('Cron expression "1.5 * * * *" is not valid: Invalid characters, got value: 1.5.');
+    expect(error.cause).toBeInstanceOf(Error);
+    expect((error.cause as Error).message).toBe('Invalid characters, got value: 1.5');
+    // A reason that ends with its own full stop gets one, not two.
+    expect(refusal({ cron: '*/0 * * * *' }).message).toBe('Cron expression "*/0 * * * *" is not valid: Constraint error, cannot repeat at every 0 time.');
+  });
+});
+
+describe('describeCadence: an interval that is not whole seconds', () => {
+  it('says it in milliseconds', () => {
+    expect(describeCadence({ every: 1_500, tz: 'UTC' })).toBe('every 1500ms');
+  });
+});

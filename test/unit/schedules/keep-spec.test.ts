@@ -132,3 +132,36 @@ describe('formatKeepSpec', () => {
     );
   });
 });
+
+describe('parseKeepSpec: what it says', () => {
+  const example = 'write it like last=7 or hourly=24,daily=7,weekly=4,monthly=6.';
+
+  it('says an empty spec is empty, with an example', () => {
+    expect(refusal('').message).toBe(`Keep spec: it is empty; ${example}`);
+  });
+
+  it('says a spec with spaces is to be written without them', () => {
+    expect(refusal('last=2 ').message).toBe('Keep spec: "last=2 " contains spaces; write it without spaces, like last=7 or hourly=24,daily=7,weekly=4,monthly=6.');
+  });
+
+  it('lists the rules when a name is missing', () => {
+    expect(refusal('=2').message).toBe('Keep spec: "=2" has no rule name before "="; the rules are last, hourly, daily, weekly, monthly.');
+  });
+
+  it('refuses over 200 characters for the length alone, and reads 200 to say what is wrong', () => {
+    expect(refusal(`last=1,${'x'.repeat(194)}`).message).toBe('Keep spec: it is longer than 200 characters.');
+    expect(refusal(`last=1,${'x'.repeat(193)}`).message).toMatch(/has no count/);
+  });
+
+  it('quotes at most 40 characters of a rule it does not know', () => {
+    expect(refusal(`${'y'.repeat(45)}=1`).message).toBe(`Keep spec: "${'y'.repeat(40)}…" is not a rule; the rules are last, hourly, daily, weekly, monthly.`);
+    expect(refusal(`${'y'.repeat(40)}=1`).message).toBe(`Keep spec: "${'y'.repeat(40)}" is not a rule; the rules are last, hourly, daily, weekly, monthly.`);
+  });
+});
+
+describe('formatKeepSpec: what it says', () => {
+  it('says a spec needs at least one rule', () => {
+    expect(() => formatKeepSpec({})).toThrow('Keep spec: A keep spec needs at least one rule.');
+    expect(keepSpecSchema.safeParse({}).error?.issues[0]?.message).toBe('A keep spec needs at least one rule.');
+  });
+});

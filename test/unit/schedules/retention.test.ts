@@ -540,3 +540,92 @@ describe('chooseRetention over random histories', () => {
     );
   });
 });
+
+describe('chooseRetention: what it says', () => {
+  it('refuses its inputs as VALIDATION errors, quoting a long snapshot name only in part', () => {
+    const codeOf = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return (error as SnapbotError).code;
+      }
+      return 'accepted';
+    };
+    expect(codeOf(() => choose([snap('a', '2026-01-01T00:00:00Z'), snap('a', '2026-01-02T00:00:00Z')], { last: 1 }))).toBe('VALIDATION');
+    expect(codeOf(() => choose([], {}))).toBe('VALIDATION');
+    expect(codeOf(() => chooseRetention([], { last: 1 }, { scheduleId: '', timeZone: 'UTC' }))).toBe('VALIDATION');
+    const long = 'n'.repeat(100);
+    expect(() => choose([snap(long, '2026-01-01T00:00:00Z'), snap(long, '2026-01-02T00:00:00Z')], { last: 1 })).toThrow(
+      `The snapshot list names "${'n'.repeat(80)}…" twice.`,
+    );
+    const eighty = 'e'.repeat(80);
+    expect(() => choose([snap(eighty, '2026-01-01T00:00:00Z'), snap(eighty, '2026-01-02T00:00:00Z')], { last: 1 })).toThrow(
+      `The snapshot list names "${eighty}" twice.`,
+    );
+  });
+
+  it('gives the reason for each snapshot it leaves alone', () => {
+    const undo = choose([snap('pre-revert-20260101-000000', '2026-01-01T00:00:00Z'), snap('s1', '2026-01-02T00:00:00Z')], { last: 1 });
+    expect(undo.skip).toEqual([
+      { name: 'pre-revert-20260101-000000', cause: 'undo-point', reason: 'it is an undo point snapbot took before a revert; only the revert code prunes those.' },
+    ]);
+    const inactive = chain([
+      ['full-1', '2026-01-01T00:00:00Z'],
+      ['manual-disk-only', '2026-01-02T00:00:00Z', { location: 'external', marker: null }],
+      ['full-2', '2026-01-03T00:00:00Z'],
+    ]);
+    expect(choose(inactive, { last: 1 }).skip).toEqual([
+      {
+        name: 'full-1',
+        cause: 'inactive-image',
+        reason: 'it lives in a disk image the VM no longer writes to (an external snapshot was taken after it); libvirt refuses to delete it there.',
+      },
+    ]);
+    const reverted = chain([
+      ['s1', '2026-01-01T00:00:00Z', { location: 'external' }],
+      ['s2', '2026-01-02T00:00:00Z', { location: 'external' }],
+      ['s3', '2026-01-03T00:00:00Z', { location: 'external' }],
+    ]).map((s) => ({ ...s, current: s.name === 's1' }));
+    expect(choose(reverted, { last: 1 }).skip).toContainEqual({
+      name: 's2',
+      cause: 'off-chain',
+      reason: 'it is not on the disk chain the VM runs on (a revert moved away from it), so libvirt cannot merge it.',
+    });
+  });
+
+  it('names the internal snapshot, or snapshots, an overlay holds', () => {
+    const one = chain([
+      ['s1', '2026-01-01T00:00:00Z', { location: 'external' }],
+      ['full', '2026-01-01T12:00:00Z', { marker: null }],
+      ['s2', '2026-01-02T00:00:00Z', { location: 'external' }],
+    ]);
+    expect(choose(one, { last: 1 }).skip[0]!.reason).toBe('internal snapshot "full" lives in the overlay it created and would be lost when libvirt merges it.');
+    const two = chain([
+      ['s1', '2026-01-01T00:00:00Z', { location: 'external' }],
+      ['full-a', '2026-01-01T12:00:00Z', { marker: null }],
+      ['full-b', '2026-01-01T13:00:00Z', { marker: null }],
+      ['s2', '2026-01-02T00:00:00Z', { location: 'external' }],
+    ]);
+    expect(choose(two, { last: 1 }).skip[0]!.reason).toBe('internal snapshots "full-a", "full-b" live in the overlay it created and would be lost when libvirt merges it.');
+  });
+
+  it('names an external snapshot’s children oldest first whatever the listing order, three at most', () => {
+    const family = (count: number) => [
+      snap('s1', '2026-01-01T00:00:00Z', { location: 'external' }),
+      ...Array.from({ length: count }, (_, index) =>
+        snap(`child-${index + 1}`, `2026-01-0${index + 2}T00:00:00Z`, { location: 'external', parent: 's1', marker: null, current: index === count - 1 }),
+      ),
+      snap('s2', '2026-01-09T00:00:00Z', { parent: `child-${count}`, location: 'internal' }),
+    ];
+    const three = choose([...family(3)].reverse(), { last: 1 });
+    expect(three.skip[0]!.reason).toBe('it has 3 child snapshots ("child-1", "child-2", "child-3"); libvirt merges an external snapshot only into a single child.');
+    const five = choose([...family(5)].reverse(), { last: 1 });
+    expect(five.skip[0]!.reason).toBe('it has 5 child snapshots ("child-1", "child-2", "child-3" and 2 more); libvirt merges an external snapshot only into a single child.');
+  });
+
+  it('prunes snapshots made in the same second in the order of their names', () => {
+    const snapshots = ['c', 'a', 'b', 'd'].map((name) => snap(name, '2026-01-01T00:00:00Z'));
+    snapshots.push(snap('newest', '2026-01-02T00:00:00Z'));
+    expect(choose(snapshots, { last: 1 }).prune).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
