@@ -115,6 +115,18 @@ export const commonEnvSchema = z.object({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
     .optional(),
+  /**
+   * Redis behind Sentinel: the Sentinels as host:port,host:port, and the name of the
+   * master they watch. REDIS_URL then gives only the data nodes' user, password, database
+   * and TLS (its host is not used).
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'expected the Sentinels as host:port,host:port (no spaces)')
+    .optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected the master name the Sentinels monitor (letters, digits, . _ -)').optional(),
+  /** The Sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   SNAPBOT_PREFIX: z.string().min(1).default(DEFAULT_PREFIX),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' })
@@ -257,7 +269,14 @@ export function managedRedisPasswordFile(dataDir?: string): string {
  * password from its file. Without a readable file, the URL carries no password, and a
  * Redis that wants one answers NOAUTH (reported as "refused the password").
  */
-export function redisUrlOf(config: { REDIS_URL?: string | undefined; SNAPBOT_DATA_DIR?: string | undefined }): string {
+export function redisUrlOf(config: {
+  REDIS_URL?: string | undefined;
+  SNAPBOT_DATA_DIR?: string | undefined;
+  REDIS_SENTINELS?: string | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_SENTINEL_PASSWORD?: string | undefined;
+}): string {
+  if (config.REDIS_SENTINELS || config.REDIS_SENTINEL_NAME) return sentinelUrlOf(config);
   if (config.REDIS_URL) return config.REDIS_URL;
   let password = '';
   try {
@@ -269,4 +288,22 @@ export function redisUrlOf(config: { REDIS_URL?: string | undefined; SNAPBOT_DAT
   const url = new URL(MANAGED_REDIS_URL);
   url.password = password;
   return url.toString();
+}
+
+/** The Sentinel form of shared/redis.ts (`redis-sentinel://…`), from REDIS_SENTINELS, REDIS_SENTINEL_NAME and REDIS_URL's credentials. */
+function sentinelUrlOf(config: { REDIS_URL?: string | undefined; REDIS_SENTINELS?: string | undefined; REDIS_SENTINEL_NAME?: string | undefined; REDIS_SENTINEL_PASSWORD?: string | undefined }): string {
+  if (!config.REDIS_SENTINELS) throw new SnapbotError('VALIDATION', 'REDIS_SENTINEL_NAME is set but REDIS_SENTINELS is not: give the Sentinels as host:port,host:port.');
+  if (!config.REDIS_SENTINEL_NAME) throw new SnapbotError('VALIDATION', 'REDIS_SENTINELS is set but REDIS_SENTINEL_NAME is not: give the name of the master the Sentinels monitor (sentinel monitor <name> …).');
+  let auth = '';
+  const params = new URLSearchParams();
+  if (config.REDIS_URL) {
+    const data = new URL(config.REDIS_URL);
+    if (data.username || data.password) auth = `${data.username}${data.password ? `:${data.password}` : ''}@`;
+    const db = data.pathname.length > 1 ? data.pathname.slice(1) : '';
+    if (db) params.set('db', db);
+    if (data.protocol === 'rediss:') params.set('tls', '1');
+  }
+  if (config.REDIS_SENTINEL_PASSWORD) params.set('sentinelPassword', config.REDIS_SENTINEL_PASSWORD);
+  const query = params.toString();
+  return `redis-sentinel://${auth}${config.REDIS_SENTINELS}/${encodeURIComponent(config.REDIS_SENTINEL_NAME)}${query ? `?${query}` : ''}`;
 }

@@ -70,7 +70,8 @@ function errSerializer(value: unknown): unknown {
 
 export function createLogger(
   name: string,
-  level: string = process.env.LOG_LEVEL ?? 'info',
+  // `||`: an empty LOG_LEVEL means unset, as for every other variable.
+  level: string = process.env.LOG_LEVEL || 'info',
   destination: DestinationStream = pino.destination({ dest: 2, sync: true }),
 ): Logger {
   return pino(

@@ -3,13 +3,54 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { SnapbotError } from './errors.js';
 import { scrubSecrets, type Logger } from './logger.js';
 
-/** ioredis options from a `redis://`, `rediss://` or `unix://` URL. */
+/**
+ * The form `redisUrlOf` gives a Sentinel deployment (REDIS_SENTINELS, REDIS_SENTINEL_NAME):
+ * `redis-sentinel://[user:password@]host:port,host:port/<master name>[?db=N&tls=1&sentinelPassword=…]`.
+ * Every process passes Redis around as one string, so a Sentinel group travels the same way.
+ */
+export const SENTINEL_URL_PREFIX = 'redis-sentinel://';
+const SENTINEL_URL = /^redis-sentinel:\/\/(?:([^@/]*)@)?([^/?#@]+)\/([^/?#]+)(?:\?([^#]*))?$/;
+
+function sentinelOptions(url: string): RedisOptions {
+  const match = SENTINEL_URL.exec(url);
+  if (!match) throw new SnapbotError('VALIDATION', 'REDIS_SENTINELS: not a Sentinel address list (host:port,host:port).');
+  const [, auth, hostList, name, query] = match;
+  const params = new URLSearchParams(query ?? '');
+  const colon = auth ? auth.indexOf(':') : -1;
+  const username = auth ? decodeURIComponent(colon >= 0 ? auth.slice(0, colon) : auth) : '';
+  const password = auth && colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : '';
+  const sentinels = hostList!.split(',').map((entry) => {
+    const at = entry.lastIndexOf(':');
+    return { host: entry.slice(0, at), port: Number.parseInt(entry.slice(at + 1), 10) };
+  });
+  const db = Number.parseInt(params.get('db') ?? '0', 10);
+  const sentinelPassword = params.get('sentinelPassword');
+  const tls = params.get('tls') === '1';
+  return {
+    sentinels,
+    name: decodeURIComponent(name!),
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+    db: Number.isNaN(db) ? 0 : db,
+    ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    // Learn of a failover from the Sentinels at once, not at the next failed write.
+    failoverDetector: true,
+    // A write that reaches the old master after a failover (now a replica) is refused
+    // READONLY: reconnect through the Sentinels to the new master and send it again.
+    reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 2 : false),
+  };
+}
+
+/** ioredis options from a `redis://`, `rediss://` or `unix://` URL, or the Sentinel form above. */
 export function redisOptionsFromUrl(url: string): RedisOptions {
+  if (url.startsWith(SENTINEL_URL_PREFIX)) return sentinelOptions(url);
   const parsed = new URL(url);
   if (parsed.protocol === 'unix:') return { path: decodeURIComponent(parsed.pathname) };
   const db = parsed.pathname.length > 1 ? Number.parseInt(parsed.pathname.slice(1), 10) : 0;
   return {
-    host: parsed.hostname || '127.0.0.1',
+    // URL keeps an IPv6 host in brackets ([::1]); ioredis wants the bare address.
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
     port: parsed.port ? Number.parseInt(parsed.port, 10) : 6379,
     ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
     ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
@@ -18,8 +59,21 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
+/**
+ * A failure of the connection rather than of the command: Redis restarting, a failover
+ * under way (the old master answering READONLY, or LOADING while a node loads its data),
+ * the offline queue refusing while ioredis reconnects. Long-running loops wait these out.
+ */
+export function isRedisConnectionError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^READONLY|^LOADING|^MASTERDOWN|All sentinels are unreachable/.test(message);
+}
+
 /** Shows a Redis URL in messages without its password (`redis://:pw@`, `redis://user:pw@`, `?password=pw`). */
 export function redactRedisUrl(url: string): string {
+  if (url.startsWith(SENTINEL_URL_PREFIX)) {
+    return url.replace(/^(redis-sentinel:\/\/[^:@/]*:)[^@/]*@/, '$1***@').replace(/([?&]sentinelPassword=)[^&#]*/, '$1***');
+  }
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
@@ -74,6 +128,9 @@ export function failFastRedisOptions(url: string): RedisOptions {
     maxRetriesPerRequest: 1,
     connectTimeout: 3_000,
     retryStrategy: (times) => (times > 3 ? null : 200 * times),
+    // A short-lived client (snapctl) needs no failover watch: its subscriptions to the
+    // Sentinels would keep the process alive after it is done.
+    ...(url.startsWith(SENTINEL_URL_PREFIX) ? { failoverDetector: false } : {}),
   };
 }
 

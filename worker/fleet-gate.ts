@@ -37,9 +37,10 @@ export class FleetGate {
   }
 
   /**
-   * 'start' when the target may start; throws CANCELLED (permanent) when it may not. A
-   * re-run of the target's job (`rerun`) that finds it `done` gets 'finished': its earlier
-   * run did the work and died before BullMQ heard, so the re-run completes as recovered.
+   * 'start' when the target may start; throws CANCELLED (permanent) when it may not. With
+   * `rerun`, a target found `done` gets 'finished': an earlier run of this job did the work
+   * and could not report (its worker died, or a failover lost the completion), so this run
+   * completes as recovered.
    */
   async assertMayStart(rerun = false): Promise<'start' | 'finished'> {
     const state = await this.state();
@@ -69,10 +70,15 @@ export class FleetGate {
     await this.redis.multi().zrem(this.keys.permits, this.jobId).zrem(this.keys.hostPermits(this.hostId), this.jobId).exec();
   }
 
-  /** Moves the target to running, atomically against a Cancel; throws CANCELLED when it lost. */
-  async markRunning(): Promise<void> {
+  /**
+   * Moves the target to running, atomically against a Cancel: 'started'; 'finished' when
+   * it is done already (an earlier run of this job did it); CANCELLED when it lost.
+   */
+  async markRunning(): Promise<'started' | 'finished'> {
     const outcome = await this.move({ state: 'running', at: Date.now() });
-    if (outcome !== 'ok') throw notStarted(this.ref.runId, outcome);
+    if (outcome === 'ok') return 'started';
+    if (outcome === 'done') return 'finished';
+    throw notStarted(this.ref.runId, outcome);
   }
 
   async markDone(durationMs: number, note: string | null): Promise<void> {

@@ -4,6 +4,7 @@ import { decodeFailedReason, encodeFailedReason, SnapbotError } from '../shared/
 import { STALL_LIMIT_REASON, stalledTargetMessage } from '../shared/fleet.js';
 import { snapshotJobSchema, type JobResult, type SnapshotJob } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
+import { isRedisConnectionError } from '../shared/redis.js';
 import { FleetGate } from './fleet-gate.js';
 import type { ResolvedVm } from './inventory.js';
 import { earlierTargets, isFirstTry, previousTarget, reportProgress, type JobProcessorDeps } from './job-context.js';
@@ -47,11 +48,12 @@ export function createJobProcessor(deps: JobProcessorDeps) {
       if (request.host !== deps.hostId) {
         throw new SnapbotError('INTERNAL', `Job for host ${request.host} reached the worker of host ${deps.hostId}.`);
       }
-      // A cancelled target need not wait for its VM or a slot to be refused. A re-run whose
-      // earlier run finished the target (and died before BullMQ heard) runs on without the
-      // gate: the operation's own re-run checks find what that run did, and the target's
-      // record stays as it is.
-      if ((await fleet?.assertMayStart(!isFirstTry(job))) === 'finished') fleet = null;
+      // A cancelled target need not wait for its VM or a slot to be refused. A job whose
+      // target is already done ran before and could not report (its worker died, or a Redis
+      // failover lost its completion): it runs on without the gate, the operation finds
+      // what the earlier run did (a create its own snapshot: SNAPSHOT_EXISTS with this job's
+      // marker), and the target's record stays as it is.
+      if ((await fleet?.assertMayStart(true)) === 'finished') fleet = null;
       const started = Date.now();
       // Locked by name (a libvirt domain name is unique on its host), and the name is
       // resolved to a UUID only under the lock: an earlier job may have replaced the VM.
@@ -64,12 +66,14 @@ export function createJobProcessor(deps: JobProcessorDeps) {
           if (fleet && !(await fleet.tryAcquirePermit())) return STEP_ASIDE;
           try {
             // Checked again under the lock: a Cancel may have come while this job waited.
-            await fleet?.markRunning();
+            // Done meanwhile (an earlier run of this job, whose report a failover lost, shows up
+            // only now): carry on as recovered, leaving the target's record as it is.
+            const recording = fleet && (await fleet.markRunning()) === 'started';
             const vm = await deps.inventory.resolveVm(request.vm, request.uuid, jobDeps.hypervisor);
             await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
             const result = await runOperation(jobDeps, job, request, vm, started);
             // Recorded before the permit goes back, so the run never shows more running than its limits.
-            await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
+            if (recording) await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
             return { result, uuid: vm.uuid };
           } finally {
             await fleet?.releasePermit().catch((releaseError: unknown) => logger.warn({ err: releaseError }, 'could not release fleet permit'));
@@ -181,6 +185,11 @@ async function runOperation(
  */
 function toBullmqError(error: unknown, hostId: string, logger: Logger): Error {
   if (error instanceof UnrecoverableError) return error;
+  // Redis restarting or failing over under the job: try again later (every operation finds what an earlier run of it did).
+  if (!(error instanceof SnapbotError) && isRedisConnectionError(error)) {
+    logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'Redis away during the job; it will be retried');
+    return new Error(encodeFailedReason({ code: 'REDIS_UNAVAILABLE', message: `Redis was unreachable during the job on host ${hostId}; it is tried again.` }));
+  }
   if (error instanceof SnapbotError) {
     logger.warn({ code: error.code, detail: error.detail }, error.message);
     const reason = encodeFailedReason(error.toPayload());

@@ -374,6 +374,25 @@ describe('fleet runs', () => {
     expect(final.counts).toMatchObject({ done: 1, failed: 1 });
   }, 90_000);
 
+  it('the watcher settles a target whose job vanished after making its snapshot: done, found on the VM', async () => {
+    const fleet = await fleetOf('vanished-done', { 'kvm-a': ['a1'] }, writePolicy('vanished-done', { hostLostAfterSeconds: 60 }));
+    const quickStall = { JOB_LOCK_MS: '2000', JOB_STALLED_CHECK_MS: '1000' };
+    const fake = fleet.hosts.get('kvm-a')!;
+    // The worker dies right after the create (reading the snapshot back), before it reports.
+    fake.setFaults([{ match: { subcommand: 'snapshot-dumpxml' }, killParent: true, times: 1 }]);
+    const worker = await fleet.startHost('kvm-a', quickStall);
+    const plan = await planFleet(fleet.core, request({ name: 'made-then-lost' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    await until(async () => worker.child.exitCode !== null || worker.child.signalCode !== null, 30_000);
+    // Its job is lost before anyone takes it again (a Redis failover, a cleaned queue).
+    const queue = fleet.core.queueFor('kvm-a');
+    await until(async () => (await queue.remove(fleetJobId(plan.id, 0))) === 1, 30_000);
+    await fleet.startHost('kvm-a', quickStall);
+    const final = await watchFleetRun(fleet.core, plan.id, { pollMs: 100, strandedAfterMs: 1_000 });
+    expect(final.targets[0]!.state).toMatchObject({ state: 'done', note: expect.stringMatching(/snapshot was found on the VM, made by that job/) });
+    expect(createCalls(fake)).toHaveLength(1);
+  }, 90_000);
+
   it('retry failed: a new run over exactly the failed targets', async () => {
     const fleet = await fleetOf('retry', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('retry', {}));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);

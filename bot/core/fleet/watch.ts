@@ -2,9 +2,11 @@ import { decodeFailedReason, SnapbotError } from '../../../shared/errors.js';
 import { fleetJobId, fleetKeys, FLEET_RETENTION_SECONDS, isTerminal, STALL_LIMIT_REASON, stalledTargetMessage } from '../../../shared/fleet.js';
 import type { HostStatus } from '../../../shared/hosts.js';
 import { fleetIndexKeys } from '../../../shared/keys.js';
+import { isRedisConnectionError } from '../../../shared/redis.js';
 import { recordAudit } from '../audit.js';
 import type { SnapbotCore } from '../core.js';
 import { listHosts } from '../hosts.js';
+import { runJob } from '../dispatch.js';
 import { redisNow } from '../redis-clock.js';
 import { settleTargets } from './decide.js';
 import { fleetAudit, getFleetRun, type FleetRun } from './run-store.js';
@@ -40,31 +42,38 @@ export async function watchFleetRun(core: SnapbotCore, runId: string, options: W
   let last = '';
   const stranded = new StrandedTargets(options.strandedAfterMs ?? STRANDED_AFTER_MS);
   for (;;) {
-    const [run, hosts] = await Promise.all([getFleetRun(core, runId), listHosts(core)]);
-    if (!run) throw new SnapbotError('INTERNAL', `Fleet run ${runId} vanished from Redis.`);
-    await core.redis.set(keys.watcher, '1', 'PX', Math.max(5_000, pollMs * 20));
-    const summary = summarize(run, hosts);
-    const unfinished = summary.targets.filter((target) => !isTerminal(target.state.state));
-    const underWay = run.status === 'running' || run.status === 'cancelling';
-    if (underWay && unfinished.length === 0) return finishRun(core, run, hosts, options);
-    if (underWay) {
-      const givenUp = await hostsOfflineLongerThan(core, run, hosts, new Set(unfinished.map((target) => target.host)), lostAfterMs);
-      for (const hostId of givenUp) {
-        const message = `Host ${hostId} went offline during the run and stayed offline over ${core.policy.fleet.hostLostAfterSeconds}s; given up. A job that was running may or may not have finished on the host.`;
-        const abandoned = unfinished.filter((target) => target.host === hostId);
-        await settleTargets(core, run.plan, abandoned, { state: 'failed', at: Date.now(), code: 'HOST_OFFLINE', message });
+    try {
+      const [run, hosts] = await Promise.all([getFleetRun(core, runId), listHosts(core)]);
+      if (!run) throw new SnapbotError('INTERNAL', `Fleet run ${runId} vanished from Redis.`);
+      await core.redis.set(keys.watcher, '1', 'PX', Math.max(5_000, pollMs * 20));
+      const summary = summarize(run, hosts);
+      const unfinished = summary.targets.filter((target) => !isTerminal(target.state.state));
+      const underWay = run.status === 'running' || run.status === 'cancelling';
+      if (underWay && unfinished.length === 0) return finishRun(core, run, hosts, options);
+      if (underWay) {
+        const givenUp = await hostsOfflineLongerThan(core, run, hosts, new Set(unfinished.map((target) => target.host)), lostAfterMs);
+        for (const hostId of givenUp) {
+          const message = `Host ${hostId} went offline during the run and stayed offline over ${core.policy.fleet.hostLostAfterSeconds}s; given up. A job that was running may or may not have finished on the host.`;
+          const abandoned = unfinished.filter((target) => target.host === hostId);
+          await settleTargets(core, run.plan, abandoned, { state: 'failed', at: Date.now(), code: 'HOST_OFFLINE', message });
+        }
+        if (givenUp.length > 0) continue;
+        if ((await stranded.settle(core, run, unfinished)) > 0) continue;
       }
-      if (givenUp.length > 0) continue;
-      if ((await stranded.settle(core, run, unfinished)) > 0) continue;
+      const fingerprint = JSON.stringify([summary.status, summary.counts, summary.hosts]);
+      if (fingerprint !== last) {
+        last = fingerprint;
+        options.onUpdate?.(summary);
+      }
+      if (!['running', 'cancelling', 'approved'].includes(run.status)) return summary;
+      if (options.signal?.aborted) return summary;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    } catch (error) {
+      // Redis restarting or failing over: the run goes on in the workers; wait and read again.
+      if (!isRedisConnectionError(error) || options.signal?.aborted) throw error;
+      core.logger.debug({ err: error instanceof Error ? error.message : String(error), fleetRun: runId }, 'Redis away while watching a fleet run; trying again');
+      await new Promise((resolve) => setTimeout(resolve, Math.max(pollMs, 500)));
     }
-    const fingerprint = JSON.stringify([summary.status, summary.counts, summary.hosts]);
-    if (fingerprint !== last) {
-      last = fingerprint;
-      options.onUpdate?.(summary);
-    }
-    if (!['running', 'cancelling', 'approved'].includes(run.status)) return summary;
-    if (options.signal?.aborted) return summary;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
 
@@ -74,11 +83,12 @@ const STRANDED_AFTER_MS = 30_000;
 const STRANDED_CHECK_EVERY_MS = 5_000;
 
 /**
- * The safety net under the workers' own records: a target whose job ended `failed`, or
- * vanished from its queue, while the target still reads `queued` or `running` (the worker
- * that should have recorded it died first, or BullMQ failed the job for its stall limit
- * and the worker that saw it died too) would hold its run open for ever. After
- * STRANDED_AFTER_MS of that, the watcher records it failed with the job's own reason.
+ * The safety net under the workers' own records: a target whose job ended (`completed`
+ * or `failed`), or vanished from its queue, while the target still reads `queued` or
+ * `running` (the worker that should have recorded it died first, BullMQ failed the job
+ * for its stall limit and the worker that saw it died too, or a Redis failover lost the
+ * record) would hold its run open for ever. After STRANDED_AFTER_MS of that, the watcher
+ * records it as its job ended: done, or failed with the job's own reason.
  */
 class StrandedTargets {
   private lastCheck = 0;
@@ -97,13 +107,25 @@ class StrandedTargets {
       const jobId = fleetJobId(run.plan.id, target.index);
       const queue = core.queueFor(target.host);
       const state = await queue.getJobState(jobId);
-      if (state !== 'failed' && state !== 'unknown') {
+      if (state !== 'failed' && state !== 'unknown' && state !== 'completed') {
         this.since.delete(jobId);
         continue;
       }
       const first = this.since.get(jobId) ?? now;
       this.since.set(jobId, first);
       if (now - first < this.afterMs) continue;
+      if (state === 'completed') {
+        // The job finished but its record of the target was lost (a Redis failover took the write): done, as the job says.
+        const job = await queue.getJob(jobId);
+        settled += await settleTargets(core, run.plan, [target], { state: 'done', at: now, durationMs: typeof job?.returnvalue?.durationMs === 'number' ? job.returnvalue.durationMs : 0, note: 'Recorded from its completed job (the worker\'s own record of it was lost).' });
+        this.since.delete(jobId);
+        continue;
+      }
+      if (state === 'unknown' && run.plan.action === 'snapshot' && (await madeByItsJob(core, target, jobId))) {
+        settled += await settleTargets(core, run.plan, [target], { state: 'done', at: now, durationMs: 0, note: 'Its job vanished from the queue (a Redis failover lost it); its snapshot was found on the VM, made by that job.' });
+        this.since.delete(jobId);
+        continue;
+      }
       const job = state === 'failed' ? await queue.getJob(jobId) : undefined;
       const failure = job
         ? job.failedReason === STALL_LIMIT_REASON
@@ -114,6 +136,16 @@ class StrandedTargets {
       this.since.delete(jobId);
     }
     return settled;
+  }
+}
+
+/** Whether the target's snapshot is on its VM, made by its own job (the marker in its description): a read, through the host's worker. */
+async function madeByItsJob(core: SnapbotCore, target: FleetTargetView, jobId: string): Promise<boolean> {
+  try {
+    const { snapshot } = await runJob(core, { kind: 'info', host: target.host, vm: target.vm, uuid: target.uuid, name: target.snapshot, requestedBy: 'snapbot' }, { timeoutMs: 30_000 });
+    return snapshot.jobId === jobId;
+  } catch {
+    return false; // not there, or the host cannot say: reported as failed below
   }
 }
 
