@@ -90,10 +90,10 @@ async function main(): Promise<void> {
   }
 
   const children: Array<{ name: string; process: ChildProcess }> = [];
-  const launch = (name: string, script: string) => {
+  const launch = (name: string, script: string, overrides: Record<string, string> = {}) => {
     // Own process group: a Ctrl-C in the terminal reaches only this launcher, which then
     // stops the children once and in order (a worker signalled twice would not wait for virsh).
-    const child = spawn(process.execPath, [resolve(distRoot, script)], { env, stdio: 'inherit', detached: true });
+    const child = spawn(process.execPath, [resolve(distRoot, script)], { env: { ...env, ...overrides }, stdio: 'inherit', detached: true });
     children.push({ name, process: child });
     return child;
   };
@@ -123,7 +123,10 @@ async function main(): Promise<void> {
   const authority = loadAuthoritySigner({ SNAPBOT_DATA_DIR: env.SNAPBOT_DATA_DIR || 'data', SNAPBOT_SIGNING_KEY: env.SNAPBOT_SIGNING_KEY || undefined });
   env.SNAPBOT_AUTHORITY_KEY ||= authority.publicKeyPem();
   launch('bot', 'bot/main.js');
-  launch('worker', 'worker/main.js');
+  // Two processes cannot serve one port: with METRICS_PORT=N the control process takes N, the worker N + 1.
+  const metricsPort = Number.parseInt(env.METRICS_PORT ?? '', 10);
+  launch('worker', 'worker/main.js', Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65535 ? { METRICS_PORT: String(metricsPort + 1) } : {});
+  if (Number.isInteger(metricsPort) && metricsPort > 0) logger.info({ bot: metricsPort, worker: metricsPort + 1 }, 'metrics: the control process and the worker each on their own port');
   if (!env.DISCORD_TOKEN) logger.info('DISCORD_TOKEN unset: the control process serves snapctl only (no Discord)');
   for (const { name, process: child } of children) {
     child.on('exit', (code, signal) => {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { portInUse } from '../../scripts/redis-server.js';
+import { findFreePort, portInUse } from '../../scripts/redis-server.js';
 import { parseJsonOutput, PROJECT_ROOT, runSnapctl } from '../helpers/processes.js';
 import { createTinyDomain, destroyTinyDomain, ensureLibvirt, type TinyDomain } from './helpers/libvirt-host.js';
 
@@ -33,7 +33,8 @@ describe('npm start', () => {
   it('runs a managed Redis, the control process and a worker, serves snapctl, and stops cleanly on Ctrl-C', async () => {
     expect(await portInUse(6380), 'port 6380 (managed Redis) must be free for this test').toBe(false);
     const { REDIS_URL: _ignored, SNAPBOT_POLICY: _noPolicy, ...inherited } = process.env;
-    const env = { ...inherited, SNAPBOT_DATA_DIR: dataDir, HOST_ID: 'e2e-start', HEARTBEAT_INTERVAL_MS: '500' };
+    const metricsPort = await findFreePort();
+    const env = { ...inherited, SNAPBOT_DATA_DIR: dataDir, HOST_ID: 'e2e-start', HEARTBEAT_INTERVAL_MS: '500', METRICS_PORT: String(metricsPort) };
     // detached: its own process group, like a shell job, so SIGINT can go to the whole group as Ctrl-C does.
     const child = spawn('npm', ['start'], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -53,6 +54,10 @@ describe('npm start', () => {
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not become ready:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+
+      // METRICS_PORT: the control process serves it, the worker the next port.
+      for (const port of [metricsPort, metricsPort + 1]) expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect(await (await fetch(`http://127.0.0.1:${metricsPort + 1}/metrics`)).text()).toMatch(/snapbot_/);
 
       // No REDIS_URL: snapctl finds the managed Redis, and its password in the data directory.
       const snapctlEnv = { HOST_ID: 'unused', SNAPBOT_DATA_DIR: dataDir };

@@ -393,6 +393,19 @@ describe('fleet runs', () => {
     expect(createCalls(fake)).toHaveLength(1);
   }, 90_000);
 
+  it('the watcher settles a target whose job completed but whose record was lost: done, from the job', async () => {
+    const fleet = await fleetOf('record-lost', { 'kvm-a': ['a1'] }, writePolicy('record-lost', { hostLostAfterSeconds: 60 }));
+    await fleet.startHost('kvm-a');
+    const plan = await planFleet(fleet.core, request({ name: 'record-lost' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const queue = fleet.core.queueFor('kvm-a');
+    await until(async () => (await queue.getJobState(fleetJobId(plan.id, 0))) === 'completed', 30_000);
+    // What a Redis failover can do: the worker's "done" went to the old master and was lost.
+    await fleet.core.redis.hset(fleetKeys(fleet.prefix, plan.id).targets, '0', JSON.stringify({ state: 'running', at: Date.now() }));
+    const final = await watchFleetRun(fleet.core, plan.id, { pollMs: 100, strandedAfterMs: 1_000 });
+    expect(final.targets[0]!.state).toMatchObject({ state: 'done', note: expect.stringMatching(/from its completed job/) });
+  }, 60_000);
+
   it('retry failed: a new run over exactly the failed targets', async () => {
     const fleet = await fleetOf('retry', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('retry', {}));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);
