@@ -122,6 +122,11 @@ export interface QueueDepth {
   active: number;
 }
 
+/** BullMQ's job counts of a host queue as a QueueDepth (prioritized jobs count as waiting). */
+export function queueDepthOf(counts: Readonly<Record<string, number | undefined>>): QueueDepth {
+  return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, active: counts.active ?? 0 };
+}
+
 /** A host in the fleet view of `/hosts` and `snapctl hosts`. */
 export interface HostOverview extends HostStatus, HostJudgement {
   /** Null when the queue could not be read. */

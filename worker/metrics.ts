@@ -2,7 +2,7 @@ import { Queue, type Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { decodeFailedReason } from '../shared/errors.js';
-import { heartbeatSchema } from '../shared/hosts.js';
+import { heartbeatSchema, queueDepthOf } from '../shared/hosts.js';
 import type { JobKind } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { cachedReadiness, cacheFor, redisReadiness, registerProcessMetrics, runReadinessProbes, withTimeout, type ReadinessProbe } from '../shared/metrics-server.js';
@@ -166,12 +166,7 @@ export class WorkerMetrics {
       () =>
         withTimeout(
           Promise.all([queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'), lastHeartbeat(redis, prefix, host)]).then(([counts, heartbeatAt]) => ({
-            counts: {
-              waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
-              active: counts.active ?? 0,
-              delayed: counts.delayed ?? 0,
-              failed: counts.failed ?? 0,
-            },
+            counts: { ...queueDepthOf(counts), failed: counts.failed ?? 0 },
             heartbeatAt,
           })),
           SCRAPE_READ_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import { SnapbotError } from '../../shared/errors.js';
-import { heartbeatSchema, judgeHost, type HostOverview, type HostStatus, type QueueDepth } from '../../shared/hosts.js';
+import { heartbeatSchema, judgeHost, queueDepthOf, type HostOverview, type HostStatus, type QueueDepth } from '../../shared/hosts.js';
 import { hostIdSchema } from '../../shared/names.js';
 import { registryKeys } from '../../shared/queues.js';
 import { authorize, type Actor } from './authorize.js';
@@ -62,12 +62,7 @@ async function readQueueDepths(core: SnapbotCore, ids: readonly string[]): Promi
   const results = await Promise.allSettled(
     ids.map(async (id) => {
       const counts = await core.queueFor(id).getJobCounts('waiting', 'prioritized', 'delayed', 'active');
-      const depth: QueueDepth = {
-        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
-        delayed: counts.delayed ?? 0,
-        active: counts.active ?? 0,
-      };
-      return [id, depth] as const;
+      return [id, queueDepthOf(counts)] as const;
     }),
   );
   const depths = new Map<string, QueueDepth>();

@@ -2,7 +2,7 @@ import { QueueEvents } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { CONTROL_QUEUE } from '../../shared/control.js';
 import { decodeFailedReason } from '../../shared/errors.js';
-import { judgeHost, type HostState } from '../../shared/hosts.js';
+import { judgeHost, queueDepthOf, type HostState } from '../../shared/hosts.js';
 import { approvalKeys, fleetIndexKeys } from '../../shared/keys.js';
 import type { MetricsListen } from '../../shared/metrics-config.js';
 import { cacheFor, redisReadiness, registerProcessMetrics, runReadinessProbes, startMetricsServer, withTimeout, type MetricsServer } from '../../shared/metrics-server.js';
@@ -72,12 +72,7 @@ export async function readControlPlane(core: SnapbotCore, now: number = Date.now
         hostId: host.hostId,
         state: judgeHost(host, host.online).state,
         heartbeatAgeSeconds: Math.max(0, (now - Date.parse(host.lastSeen)) / 1000),
-        queue: counts && {
-          waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
-          active: counts.active ?? 0,
-          delayed: counts.delayed ?? 0,
-          failed: counts.failed ?? 0,
-        },
+        queue: counts && { ...queueDepthOf(counts), failed: counts.failed ?? 0 },
       };
     }),
     pendingApprovals,

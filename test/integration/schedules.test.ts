@@ -19,7 +19,7 @@ import {
   scheduleQueue,
   type ScheduleInput,
 } from '../../bot/core/schedules/manage.js';
-import { getSchedule, listSchedules, takeFiringToPost } from '../../bot/core/schedules/store.js';
+import { getSchedule, listSchedules, requireSchedule, takeFiringToPost } from '../../bot/core/schedules/store.js';
 import { splitJobMarker } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { loadPolicy } from '../../shared/policy.js';
@@ -214,6 +214,10 @@ describe('who may, and approval at creation', () => {
     expect(await listSchedules(core)).toEqual([]);
     await createSchedule(core, input({}), caller(WEB_MEMBER));
     await expect(pauseSchedule(core, 'nightly', caller(viewer))).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    // Reading them needs `list` (core decides, for Discord; snapctl passes no reader).
+    await expect(listSchedules(core, viewer)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(requireSchedule(core, 'nightly', viewer)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect((await listSchedules(core, WEB_MEMBER)).map((record) => record.definition.name)).toEqual(['nightly']);
   });
 
   it('refuses bad input with a sentence naming it', async () => {

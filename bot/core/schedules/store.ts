@@ -10,7 +10,9 @@ import {
   type ScheduleStatus,
 } from '../../../shared/schedules/definition.js';
 import { canonicalJson } from '../../../shared/signing.js';
+import type { Policy } from '../../../shared/policy.js';
 import { recordAudit } from '../audit.js';
+import { authorize, isAllowed, type Actor } from '../authorize.js';
 import type { SnapbotCore } from '../core.js';
 
 /**
@@ -70,15 +72,30 @@ export async function getSchedule(core: SnapbotCore, name: string): Promise<Sche
   };
 }
 
-/** Like getSchedule, but VALIDATION when there is no such schedule. */
-export async function requireSchedule(core: SnapbotCore, name: string): Promise<ScheduleRecord> {
+/**
+ * Reading schedules needs the policy's `list` (a schedule shows targets, VMs and
+ * failures). `reader` is the member asking; snapctl passes none (its reads, like its
+ * list and info, need no signature).
+ */
+export function mayReadSchedules(policy: Policy, reader: Actor): boolean {
+  return isAllowed(policy, reader, 'list');
+}
+
+function assertMayRead(core: SnapbotCore, reader: Actor | undefined): void {
+  if (reader) authorize(core.policy, reader, 'list');
+}
+
+/** Like getSchedule, but VALIDATION when there is no such schedule; FORBIDDEN for a `reader` who may not list. */
+export async function requireSchedule(core: SnapbotCore, name: string, reader?: Actor): Promise<ScheduleRecord> {
+  assertMayRead(core, reader);
   const record = await getSchedule(core, parseScheduleName(name));
   if (!record) throw new SnapbotError('VALIDATION', `No schedule named ${name}. snapctl schedule list shows them.`);
   return record;
 }
 
-/** Every schedule, by name; one whose definition is forged is left out (and audited). */
-export async function listSchedules(core: SnapbotCore): Promise<ScheduleRecord[]> {
+/** Every schedule, by name; one whose definition is forged is left out (and audited). FORBIDDEN for a `reader` who may not list. */
+export async function listSchedules(core: SnapbotCore, reader?: Actor): Promise<ScheduleRecord[]> {
+  assertMayRead(core, reader);
   const names = (await core.redis.smembers(scheduleKeys(core.prefix).index)).sort();
   const records: ScheduleRecord[] = [];
   for (const name of names) {

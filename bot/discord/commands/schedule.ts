@@ -1,8 +1,8 @@
 import { ChannelType, InteractionContextType, SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import { getApproval } from '../../core/approvals.js';
-import { authorize, isAllowed, type Actor } from '../../core/authorize.js';
+import type { Actor } from '../../core/authorize.js';
 import { createSchedule, deleteSchedule, pauseSchedule, resumeSchedule, runScheduleNow, upcomingFirings, type ScheduleCaller } from '../../core/schedules/manage.js';
-import { getSchedule, listSchedules, requireSchedule } from '../../core/schedules/store.js';
+import { getSchedule, listSchedules, mayReadSchedules, requireSchedule } from '../../core/schedules/store.js';
 import { suggestFleetTargets, visibleInventory } from '../../core/suggest.js';
 import { actorFromInteraction } from '../actor.js';
 import { postApprovalRequest, refreshApprovalMessage } from '../approval-messages.js';
@@ -72,14 +72,6 @@ function callerOf(actor: Actor): ScheduleCaller {
   return { requester: { id: actor.id, userId: actor.userId, displayName: actor.displayName }, actor, origin: 'discord' };
 }
 
-/**
- * Reading schedules (list, show, the name's autocomplete) needs the policy's `list`:
- * a schedule shows targets, VMs and failures. snapctl reads them without a check (its
- * users hold keys); in Discord anyone in the server can type a command.
- */
-function mayRead(context: BotContext, actor: Actor): void {
-  authorize(context.core.policy, actor, 'list');
-}
 
 /** The channel option's id as Discord sent it (the resolved channel object is not needed: core keeps the id). */
 function channelOption(interaction: ChatInputCommandInteraction): string | undefined {
@@ -129,13 +121,11 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
       case 'create':
         return await create(interaction, context, actor);
       case 'list': {
-        mayRead(context, actor);
-        await interaction.editReply(fitMessage({ embeds: [renderScheduleList(await listSchedules(context.core))] }));
+        await interaction.editReply(fitMessage({ embeds: [renderScheduleList(await listSchedules(context.core, actor))] }));
         return;
       }
       case 'show': {
-        mayRead(context, actor);
-        const record = await requireSchedule(context.core, name());
+        const record = await requireSchedule(context.core, name(), actor);
         await interaction.editReply(fitMessage({ embeds: [renderScheduleEmbed(record, upcomingFirings(record))] }));
         return;
       }
@@ -175,9 +165,9 @@ async function execute(interaction: ChatInputCommandInteraction, context: BotCon
 }
 
 /** Schedule names containing what was typed (those starting with it first), with their status and cadence. */
-async function suggestScheduleNames(context: BotContext, typed: string): Promise<Array<{ name: string; value: string }>> {
+async function suggestScheduleNames(context: BotContext, actor: Actor, typed: string): Promise<Array<{ name: string; value: string }>> {
   const needle = typed.trim().toLowerCase();
-  const records = (await listSchedules(context.core)).filter((record) => record.definition.name.includes(needle));
+  const records = (await listSchedules(context.core, actor)).filter((record) => record.definition.name.includes(needle));
   records.sort((a, b) => Number(!a.definition.name.startsWith(needle)) - Number(!b.definition.name.startsWith(needle)) || a.definition.name.localeCompare(b.definition.name));
   return records.map((record) => ({
     name: `${record.definition.name} — ${record.status}${record.failedInARow > 1 ? `, failed ${record.failedInARow} times in a row` : ''} · ${record.definition.target}`,
@@ -197,7 +187,7 @@ export const scheduleCommand: SlashCommand = {
       return;
     }
     // Someone who may not read schedules is offered none.
-    const choices = focused.name === 'name' && isAllowed(context.core.policy, actor, 'list') ? await suggestScheduleNames(context, focused.value) : [];
+    const choices = focused.name === 'name' && mayReadSchedules(context.core.policy, actor) ? await suggestScheduleNames(context, actor, focused.value) : [];
     await interaction.respond(fitChoices(choices));
   },
 };
