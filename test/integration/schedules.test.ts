@@ -242,6 +242,10 @@ describe('who may, and approval at creation', () => {
     await expect(awaitFiring(core, jobId, 30_000)).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(creates()).toBe(0);
     expect(await listSchedules(core)).toEqual([]);
+    // A firing summary pushed by a Redis writer is never posted: only the control process's sealed ones are.
+    await core.redis.rpush(scheduleKeys(prefix).toPost, JSON.stringify({ text: JSON.stringify({ name: 'nightly', firing: {}, failedInARow: 9 }), seal: 'forged' }), 'not json');
+    expect(await takeFiringToPost(core)).toBeNull();
+    expect(await core.redis.llen(scheduleKeys(prefix).toPost)).toBe(0);
     // It can still be deleted (and then made again, properly).
     await deleteSchedule(core, 'nightly', caller(ADMIN));
     expect(await core.redis.exists(key)).toBe(0);
