@@ -2,7 +2,6 @@ import { SnapbotError } from '../shared/errors.js';
 import type { InventoryVm } from '../shared/hosts.js';
 import type { Logger } from '../shared/logger.js';
 import type { DomainSummary, Hypervisor, SnapshotName } from './hypervisor/hypervisor.js';
-import { mapWithLimit } from './map-with-limit.js';
 
 export interface ResolvedVm {
   uuid: string;
@@ -27,10 +26,9 @@ export class HostInventory {
   /** Re-reads every domain and its snapshots. Failures are kept for the heartbeat, not thrown. */
   async refreshAll(): Promise<void> {
     try {
-      const domains = await this.hypervisor.listDomains();
-      const entries = await mapWithLimit(domains, 4, async (domain) => this.readVm(domain));
+      const domains = await this.hypervisor.readInventory();
       this.vms.clear();
-      for (const vm of entries) if (vm) this.vms.set(vm.uuid, vm);
+      for (const { uuid, name, state, snapshots } of domains) this.vms.set(uuid, { uuid, name, state, snapshots });
       this.refreshedAt = new Date().toISOString();
       this.lastError = null;
     } catch (error) {

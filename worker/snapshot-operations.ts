@@ -42,8 +42,9 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
       })
     : null;
   const note = [stateNote, spaceNote].filter((text) => text !== null).join(' ') || null;
+  let created: RawSnapshot;
   try {
-    await deps.hypervisor.createSnapshot(vm.uuid, {
+    created = await deps.hypervisor.createSnapshot(vm.uuid, {
       name: request.name,
       mode: request.mode,
       description: withJobMarker(request.description, jobId, request.schedule),
@@ -58,8 +59,7 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
     if (isCode(error, 'TIMEOUT')) throw await timedOutMutation(error, () => describeCreateOutcome(deps, vm, request.name));
     throw error;
   }
-  // libvirt makes a snapshot it has just created the current one.
-  const snapshot = toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, request.name, { knownCurrent: true }));
+  const snapshot = toSnapshotInfo(created);
   return { snapshot, note, recovered: false };
 }
 
@@ -211,12 +211,13 @@ async function takeUndoPoint(deps: JobProcessorDeps, job: Job, vm: ResolvedVm, t
   if (earlier) return earlier;
   const mode = options.mode === 'disk-only' && !deps.capabilities().externalRevert ? 'full' : options.mode;
   await reportProgress(job, { phase: 'running', host: deps.hostId, message: `taking undo point ${name} of ${vm.name}` });
-  await deps.hypervisor.createSnapshot(vm.uuid, {
-    name,
-    mode,
-    description: withJobMarker(`undo point before reverting to '${target.name}'`, jobId),
-  });
-  return toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, name));
+  return toSnapshotInfo(
+    await deps.hypervisor.createSnapshot(vm.uuid, {
+      name,
+      mode,
+      description: withJobMarker(`undo point before reverting to '${target.name}'`, jobId),
+    }),
+  );
 }
 
 /** Keeps the newest `keep` of snapbot's undo points on the VM; deletes older internal ones. */

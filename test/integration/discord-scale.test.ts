@@ -116,6 +116,9 @@ class MemoryLibvirt implements Hypervisor {
   async listDomains(): Promise<DomainSummary[]> {
     return [...this.domains.values()].map(({ uuid, name, state }) => ({ uuid, name, state }));
   }
+  async readInventory() {
+    return [...this.domains.values()].map(({ uuid, name, state, snapshots }) => ({ uuid, name, state, snapshots: snapshots.map(({ name, location }) => ({ name, location })) }));
+  }
   async domainName(uuid: string) {
     return this.domain(uuid).name;
   }
@@ -140,7 +143,7 @@ class MemoryLibvirt implements Hypervisor {
     this.domain(uuid);
     return 65536;
   }
-  async createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void> {
+  async createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<RawSnapshot> {
     const domain = this.domain(uuid);
     await sleep(this.latencyMs);
     if (this.createStderr !== null) {
@@ -150,6 +153,7 @@ class MemoryLibvirt implements Hypervisor {
     if (domain.snapshots.some((snapshot) => snapshot.name === request.name)) throw new SnapbotError('SNAPSHOT_EXISTS', `'${request.name}' exists`);
     for (const snapshot of domain.snapshots) snapshot.current = false;
     domain.snapshots.unshift(this.snapshot(request.name, request.description, request.mode, new Date(Date.now() + this.created++)));
+    return { ...domain.snapshots[0]! };
   }
   async revertSnapshot(uuid: string, name: string): Promise<void> {
     const domain = this.domain(uuid);

@@ -12,6 +12,8 @@ export interface Hypervisor {
   version(): Promise<HypervisorVersion>;
   /** Every defined domain, running or not. */
   listDomains(): Promise<DomainSummary[]>;
+  /** Every defined domain with its snapshot names: the inventory, read in a few virsh processes. */
+  readInventory(): Promise<InventoryDomain[]>;
   /**
    * The domain's current name (`virsh domname --domain=UUID`); DOMAIN_NOT_FOUND when no
    * domain has that UUID. Used to check, just before acting, that the UUID the worker
@@ -36,7 +38,8 @@ export interface Hypervisor {
   diskSources(uuid: string): Promise<DiskSource[]>;
   /** The guest's current memory in KiB (`virsh dominfo`, "Used memory"): what a full snapshot saves. */
   memoryKiB(uuid: string): Promise<number>;
-  createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void>;
+  /** Creates the snapshot and returns it as libvirt made it (it is then the current one). */
+  createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<RawSnapshot>;
   revertSnapshot(uuid: string, name: string): Promise<void>;
   deleteSnapshot(uuid: string, name: string): Promise<void>;
   /** The same host, logging through `logger`: the worker passes each job's child logger (jobId, vm). */
@@ -54,6 +57,10 @@ export interface DomainSummary {
   uuid: string;
   name: string;
   state: string;
+}
+
+export interface InventoryDomain extends DomainSummary {
+  snapshots: SnapshotName[];
 }
 
 /** A snapshot as libvirt describes it; `description` still holds snapbot's job marker. */

@@ -1,6 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { mapWithLimit } from '../map-with-limit.js';
 import { createVirshRunner, type VirshRunner, type VirshRunResult } from './virsh-runner.js';
 
 import { classifyVirshError, type VirshErrorContext } from './classify-virsh-error.js';
@@ -9,6 +9,7 @@ import type {
   DiskSource,
   DomainSummary,
   Hypervisor,
+  InventoryDomain,
   HypervisorVersion,
   RawSnapshot,
   SnapshotName,
@@ -25,6 +26,7 @@ import {
   parseVersion,
   type ParsedSnapshot,
 } from './virsh-parsers.js';
+import { chunkVirshCommands, composeVirshScript, splitScriptOutput } from './virsh-script.js';
 
 
 export interface VirshHypervisorOptions {
@@ -53,9 +55,6 @@ export interface VirshCallObservation {
 }
 
 export type VirshObserver = (call: VirshCallObservation) => void;
-
-/** How many virsh processes one listing runs at a time. */
-export const VIRSH_QUERY_CONCURRENCY = 4;
 
 type CallKind = 'query' | 'mutation';
 
@@ -107,25 +106,53 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   /**
-   * Every defined domain with its name and state. A domain undefined between the
-   * listing and the per-domain calls is left out rather than failing the whole list.
+   * Every defined domain with its name and state: `list --all --uuid`, then one virsh
+   * process that names and states them all. A domain undefined in between is left out.
    */
   async listDomains(): Promise<DomainSummary[]> {
+    return this.describeDomains(false);
+  }
+
+  /**
+   * The whole host for the inventory: every domain with its state and snapshot names. Two
+   * virsh processes whatever the number of VMs (more only past ~700 VMs, where one
+   * command line would grow too long), instead of 4 per VM.
+   */
+  async readInventory(): Promise<InventoryDomain[]> {
+    return this.describeDomains(true);
+  }
+
+  private async describeDomains(withSnapshots: false): Promise<DomainSummary[]>;
+  private async describeDomains(withSnapshots: true): Promise<InventoryDomain[]>;
+  private async describeDomains(withSnapshots: boolean): Promise<DomainSummary[] | InventoryDomain[]> {
     const uuids = parseUuidList(await this.run('query', ['list', '--all', '--uuid'], {}));
-    const domains = await mapWithLimit(uuids, VIRSH_QUERY_CONCURRENCY, async (uuid) => {
-      try {
-        const name = await this.domainName(uuid);
-        const state = parseDomainState(await this.run('query', ['domstate', `--domain=${uuid}`], { vm: name }));
-        return { uuid, name, state };
-      } catch (error) {
-        if (isCode(error, 'DOMAIN_NOT_FOUND')) return null;
-        throw error;
-      }
-    });
-    const found = domains.filter((domain): domain is DomainSummary => domain !== null);
+    const perDomain = (uuid: string): string[][] => [
+      ['domname', `--domain=${uuid}`],
+      ['domstate', `--domain=${uuid}`],
+      ...(withSnapshots ? [['snapshot-list', `--domain=${uuid}`], ['snapshot-list', `--domain=${uuid}`, '--name', '--external']] : []),
+    ];
+    const stepsPerDomain = withSnapshots ? 4 : 2;
+    const steps = await this.runScript(
+      'query',
+      withSnapshots ? 'inventory' : 'list',
+      uuids.flatMap((uuid) => perDomain(uuid).map((args) => ({ args, context: this.context(uuid) }))),
+    );
+    const found: InventoryDomain[] = [];
+    for (const [index, uuid] of uuids.entries()) {
+      const [nameStep, stateStep, tableStep, externalStep] = steps.slice(index * stepsPerDomain, (index + 1) * stepsPerDomain);
+      const failures = [nameStep, stateStep, tableStep, externalStep].flatMap((step) => (step?.error ? [step.error] : []));
+      // Undefined after the listing: left out, as a VM that is gone.
+      if (failures.some((error) => error.code === 'DOMAIN_NOT_FOUND')) continue;
+      if (failures[0]) throw failures[0];
+      const name = parseSingleName(nameStep!.stdout);
+      if (name === null) throw new SnapbotError('INTERNAL', `virsh domname printed no name for VM ${uuid}`, { detail: { uuid } });
+      const state = parseDomainState(stateStep!.stdout);
+      const snapshots = withSnapshots ? await this.snapshotNamesFrom(uuid, tableStep!.stdout, externalStep!.stdout) : [];
+      found.push({ uuid, name, state, snapshots });
+    }
     // Replaced, not merged, so undefined domains do not pile up in a long-running worker.
     this.shared.domainNames = new Map(found.map((domain) => [domain.uuid, domain.name]));
-    return found;
+    return withSnapshots ? found : found.map(({ uuid, name, state }) => ({ uuid, name, state }));
   }
 
   /** The domain's current name, from `virsh domname --domain=UUID`; DOMAIN_NOT_FOUND when it is gone. */
@@ -149,23 +176,33 @@ export class VirshHypervisor implements Hypervisor {
    * left out.
    */
   async listSnapshots(uuid: string): Promise<RawSnapshot[]> {
-    const [names, current] = await Promise.all([
-      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name'], this.context(uuid)).then(parseNameList),
-      this.currentSnapshotName(uuid),
+    const context = this.context(uuid);
+    // Two virsh processes however many snapshots: the names and the current one, then every snapshot's XML.
+    const [names, current] = await this.runScript('query', 'snapshot-list', [
+      { args: ['snapshot-list', `--domain=${uuid}`, '--name'], context },
+      { args: ['snapshot-current', `--domain=${uuid}`, '--name'], context },
     ]);
-    const snapshots = await mapWithLimit(names, VIRSH_QUERY_CONCURRENCY, async (name) => {
-      try {
-        return await this.dumpSnapshot(uuid, name);
-      } catch (error) {
-        if (isCode(error, 'SNAPSHOT_NOT_FOUND')) return null;
-        throw error;
-      }
+    if (names!.error) throw names!.error;
+    // "error: domain 'X' has no current snapshot" is an answer, not a failure.
+    if (current!.error && current!.error.code !== 'SNAPSHOT_NOT_FOUND') throw current!.error;
+    const currentName = current!.error ? null : parseSingleName(current!.stdout);
+    const nameList = parseNameList(names!.stdout);
+    const dumps = await this.runScript(
+      'query',
+      'snapshot-dumpxml',
+      nameList.map((name) => ({ args: ['snapshot-dumpxml', `--domain=${uuid}`, `--snapshotname=${name}`], context: this.context(uuid, name) })),
+    );
+    const snapshots = dumps.map((dump) => {
+      // Deleted while the list was being read: left out.
+      if (dump.error?.code === 'SNAPSHOT_NOT_FOUND') return null;
+      if (dump.error) throw dump.error;
+      return parseSnapshotXml(dump.stdout);
     });
     const found = snapshots.filter((snapshot): snapshot is ParsedSnapshot => snapshot !== null);
     const depth = treeDepths(found);
     // creationTime has one-second resolution; within a second a child is newer than its parent.
     return found
-      .map((snapshot) => ({ ...snapshot, current: snapshot.name === current }))
+      .map((snapshot) => ({ ...snapshot, current: snapshot.name === currentName }))
       .sort(
         (a, b) =>
           Date.parse(b.createdAt) - Date.parse(a.createdAt) ||
@@ -180,10 +217,16 @@ export class VirshHypervisor implements Hypervisor {
    */
   async listSnapshotNames(uuid: string): Promise<SnapshotName[]> {
     const [table, external] = await Promise.all([
-      this.run('query', ['snapshot-list', `--domain=${uuid}`], this.context(uuid)).then(parseSnapshotTable),
-      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name', '--external'], this.context(uuid)).then(parseNameList),
+      this.run('query', ['snapshot-list', `--domain=${uuid}`], this.context(uuid)),
+      this.run('query', ['snapshot-list', `--domain=${uuid}`, '--name', '--external'], this.context(uuid)),
     ]);
-    const externalNames = new Set(external);
+    return this.snapshotNamesFrom(uuid, table, external);
+  }
+
+  /** Snapshot names from `snapshot-list`'s table and `snapshot-list --name --external`. */
+  private async snapshotNamesFrom(uuid: string, tableText: string, externalText: string): Promise<SnapshotName[]> {
+    const table = parseSnapshotTable(tableText);
+    const externalNames = new Set(parseNameList(externalText));
     const location = (name: string) => (externalNames.has(name) ? ('external' as const) : ('internal' as const));
     if (table) return table.map(({ name, createdAt }) => ({ name, createdAt, location: location(name) }));
     // A table we cannot read with certainty: names alone, without creation times.
@@ -214,14 +257,24 @@ export class VirshHypervisor implements Hypervisor {
   /**
    * disk-only: an atomic external snapshot of every disk (`--disk-only --atomic`);
    * full: an internal snapshot, with memory when the domain runs and disks only when it
-   * is shut off (libvirt decides; the worker reports which one it got).
+   * is shut off (libvirt decides; the worker reports which one it got). The snapshot is
+   * read back (`snapshot-dumpxml`: its real creation time, state and disks) in the same
+   * virsh process, right after the create.
    */
-  async createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<void> {
+  async createSnapshot(uuid: string, request: CreateSnapshotRequest): Promise<RawSnapshot> {
     const args = ['snapshot-create-as', `--domain=${uuid}`, `--name=${request.name}`];
     // virsh refuses `--description=` with an empty value ("Option argument is empty").
     if (request.description !== '') args.push(`--description=${request.description}`);
     if (request.mode === 'disk-only') args.push('--disk-only', '--atomic');
-    await this.run('mutation', args, this.context(uuid, request.name));
+    const context = this.context(uuid, request.name);
+    const [created, readBack] = await this.runScript('mutation', 'snapshot-create-as', [
+      { args, context },
+      { args: ['snapshot-dumpxml', `--domain=${uuid}`, `--snapshotname=${request.name}`], context },
+    ]);
+    if (created!.error) throw created!.error;
+    // libvirt makes a snapshot it has just created the current one.
+    if (!readBack!.error) return { ...parseSnapshotXml(readBack!.stdout), current: true };
+    return this.snapshotInfo(uuid, request.name, { knownCurrent: true });
   }
 
   async revertSnapshot(uuid: string, name: string): Promise<void> {
@@ -267,20 +320,11 @@ export class VirshHypervisor implements Hypervisor {
    * `detail` carries argv, exit code, stderr, duration and whether it timed out.
    */
   private async run(kind: CallKind, subcommand: readonly string[], context: VirshErrorContext): Promise<string> {
-    const args = [`--connect=${this.uri}`, ...subcommand];
-    const timeoutMs = kind === 'mutation' ? this.timeoutMs : this.queryTimeoutMs;
-    const result = await this.runner({ args, timeoutMs });
-    const detail = {
-      argv: [this.virshPath, ...args],
-      exitCode: result.exitCode,
-      signal: result.signal,
-      stderr: result.stderr,
-      durationMs: result.durationMs,
-      timedOut: result.timedOut,
-    };
-    const fullContext: VirshErrorContext = { ...(this.hostId === undefined ? {} : { host: this.hostId }), ...context };
-    const error = this.failure(subcommand[0] ?? 'virsh', result, fullContext, timeoutMs, detail);
-    this.options.observer?.({ subcommand: subcommand[0] ?? 'virsh', durationMs: result.durationMs, failure: error?.code ?? null });
+    const command = subcommand[0] ?? 'virsh';
+    const { result, detail, timeoutMs } = await this.spawn(kind, subcommand);
+    const fullContext = this.withHost(context);
+    const error = this.processFailure(command, result, fullContext, timeoutMs, detail) ?? (result.exitCode === 0 ? null : this.classified(result.stderr, fullContext, detail));
+    this.observe(command, result, error);
     if (error === null) {
       this.logger?.debug({ argv: detail.argv, durationMs: result.durationMs }, 'virsh succeeded');
       return result.stdout;
@@ -289,7 +333,74 @@ export class VirshHypervisor implements Hypervisor {
     throw error;
   }
 
-  private failure(
+  /**
+   * Runs `commands` in as few virsh processes as the command-line length allows (see
+   * virsh-script.ts) and returns, per command and in order, its stdout and its error (null
+   * when it succeeded). Throws when a process as a whole failed (not started, timed out,
+   * killed, no connection): then no command's result can be trusted.
+   * `label`: the name the whole process gets in errors and metrics.
+   */
+  private async runScript(kind: CallKind, label: string, commands: readonly ScriptCommand[]): Promise<ScriptStep[]> {
+    const mark = `snapbot-${randomBytes(8).toString('hex')}`;
+    const steps: ScriptStep[] = [];
+    for (const chunk of chunkVirshCommands(commands.map((command) => command.args), mark)) {
+      const chunkCommands = commands.slice(steps.length, steps.length + chunk.length);
+      const { result, detail, timeoutMs } = await this.spawn(kind, [composeVirshScript(chunk, mark)]);
+      const context = this.withHost(chunkCommands[0]?.context ?? {});
+      const parts = splitScriptOutput(result.stdout, result.stderr, mark, chunk.length);
+      const failure =
+        this.processFailure(label, result, context, timeoutMs, detail) ??
+        (parts === null ? this.classified(result.stderr || `virsh ${label} stopped before it ran its commands\n`, context, detail) : null);
+      const chunkSteps =
+        failure === null && parts !== null
+          ? parts.map((part, index) => ({
+              stdout: part.stdout,
+              error: part.stderr === '' ? null : this.classified(part.stderr, this.withHost(chunkCommands[index]!.context), { ...detail, stderr: part.stderr, command: chunk[index] }),
+            }))
+          : [];
+      const error = failure ?? chunkSteps.find((step) => step.error)?.error ?? null;
+      this.observe(label, result, error);
+      if (failure) {
+        this.logger?.warn({ ...detail, code: failure.code }, 'virsh failed');
+        throw failure;
+      }
+      for (const step of chunkSteps) if (step.error) this.logger?.warn({ ...step.error.detail, code: step.error.code }, 'virsh failed');
+      this.logger?.debug({ commands: chunk.length, durationMs: result.durationMs }, 'virsh script ran');
+      steps.push(...chunkSteps);
+    }
+    return steps;
+  }
+
+  private async spawn(kind: CallKind, subcommand: readonly string[]) {
+    const args = [`--connect=${this.uri}`, ...subcommand];
+    const timeoutMs = kind === 'mutation' ? this.timeoutMs : this.queryTimeoutMs;
+    const result = await this.runner({ args, timeoutMs });
+    const detail: Record<string, unknown> & { argv: string[] } = {
+      argv: [this.virshPath, ...args],
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stderr: result.stderr,
+      durationMs: result.durationMs,
+      timedOut: result.timedOut,
+    };
+    return { result, detail, timeoutMs };
+  }
+
+  private withHost(context: VirshErrorContext): VirshErrorContext {
+    return { ...(this.hostId === undefined ? {} : { host: this.hostId }), ...context };
+  }
+
+  private observe(subcommand: string, result: VirshRunResult, error: SnapbotError | null): void {
+    this.options.observer?.({ subcommand, durationMs: result.durationMs, failure: error?.code ?? null });
+  }
+
+  private classified(stderr: string, context: VirshErrorContext, detail: Record<string, unknown>): SnapbotError {
+    const classified = classifyVirshError(stderr, context);
+    return new SnapbotError(classified.code, classified.message, { detail, permanent: classified.permanent });
+  }
+
+  /** The process itself failed (not started, timed out, killed); null when it exited on its own. */
+  private processFailure(
     command: string,
     result: VirshRunResult,
     context: VirshErrorContext,
@@ -319,13 +430,21 @@ export class VirshHypervisor implements Hypervisor {
         permanent: false,
       });
     }
-    if (result.exitCode === 0) return null;
-    const classified = classifyVirshError(result.stderr, context);
-    return new SnapbotError(classified.code, classified.message, { detail, permanent: classified.permanent });
+    return null;
   }
 }
 
+/** One command of a script, with what its errors should name. */
+interface ScriptCommand {
+  args: readonly string[];
+  context: VirshErrorContext;
+}
 
+/** What one command of a script printed, and how it failed (null: it succeeded). */
+interface ScriptStep {
+  stdout: string;
+  error: SnapbotError | null;
+}
 
 function isCode(error: unknown, code: SnapbotError['code']): boolean {
   return error instanceof SnapbotError && error.code === code;
