@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT, runSnapctl } from '../helpers/processes.js';
+import { PROJECT_ROOT, runSnapctl, SNAPCTL } from '../helpers/processes.js';
 
 /**
  * snapctl loads only what a command needs (issue 13): help and --version load no Redis
@@ -70,4 +70,11 @@ describe('snapctl start-up', () => {
     expect(packagesIn(modules)).toEqual(expect.arrayContaining(['bullmq', 'ioredis', 'zod']));
   });
 
+  it('runs as a single bundle: the entry holds commander, so help reads one file of ours', async () => {
+    const { modules } = await modulesLoadedBy(['--help']);
+    expect(existsSync(METAFILE), 'npm run build writes dist/bot/cli/snapctl.meta.json').toBe(true);
+    expect(modules.some((module) => module.includes('/node_modules/commander/'))).toBe(true);
+    const contents = bundleContents().get(SNAPCTL) ?? [];
+    expect(contents.some((module) => module.includes('/node_modules/commander/')), 'commander is inside dist/bot/cli/snapctl.js').toBe(true);
+  });
 });
