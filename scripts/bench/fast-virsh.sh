@@ -19,6 +19,13 @@
 #   dom/<uuid>/current  name of the current snapshot
 #   calls.log           one "subcommand domain" line per call
 # Domains are all running; snapshot names must not hold '/' or start with '.' (as libvirt).
+#
+# Several commands in one argument (virsh's command-string mode) are run one after the
+# other, as virsh does, when written the way the worker writes them
+# (worker/hypervisor/virsh-script.ts): every token in POSIX single quotes, one command a
+# line. A line that starts with a quote and a letter starts a command (inside a quoted
+# value a line never does: a quote there is written '\''), so the line gets `run_sub`
+# in front and the whole text is eval'ed; `echo` and `echo --err` print the marks.
 # Deleting a snapshot does not re-parent its children (the benchmark never does that).
 
 H=${0%/*}
@@ -33,8 +40,13 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
+run_one() {
 sub=$1
 [ $# -gt 0 ] && shift
+if [ "$sub" = echo ]; then
+  if [ "$1" = --err ]; then shift; printf 'error: %s\n' "$*" >&2; printf '\n'; else printf '%s\n' "$*"; fi
+  return 0
+fi
 
 domain='' name='' snapname='' description='' has_description=0
 disk_only=0 flag_name=0 external=0 internal=0 all=0 uuid=0 reason=0 daemon=0
@@ -226,3 +238,21 @@ case $sub in
     exit 1
     ;;
 esac
+}
+
+# Each command in a subshell, so that its `exit` ends only that command.
+run_sub() {
+  ( run_one "$@" )
+  status=$?
+}
+
+case $1 in
+  \'*)
+    if [ $# -eq 1 ]; then
+      status=0
+      eval "$(printf '%s\n' "$1" | sed "s/^'\([a-z]\)/run_sub '\1/")"
+      exit $status
+    fi
+    ;;
+esac
+run_one "$@"

@@ -10,6 +10,7 @@ import { runQueueOverhead, type OverheadOperation } from './queue-overhead.js';
 import { loadAverage } from './processes.js';
 import { printLine, printSummary, type SectionResult } from './report.js';
 import { runSnapctlWallTime } from './snapctl-wall-time.js';
+import { runVirshProcesses } from './virsh-processes.js';
 import { runWorkerRss } from './worker-rss.js';
 
 /**
@@ -17,11 +18,12 @@ import { runWorkerRss } from './worker-rss.js';
  * redis-server on a free port and removes whatever it started when it ends (or on Ctrl-C).
  */
 
-const SECTIONS = ['overhead', 'snapctl', 'rss', 'discord', 'fleet'] as const;
+const SECTIONS = ['processes', 'overhead', 'snapctl', 'rss', 'discord', 'fleet'] as const;
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --only <sections>     overhead, snapctl, rss, discord, fleet (comma-separated; default: all)
+  --only <sections>     processes, overhead, snapctl, rss, discord, fleet (comma-separated; default: all)
+  --inventory-vms <list>  processes: host sizes for the inventory read (default 10,100,1000)
   --ops <n>             overhead: operations to time (default 500)
   --op <info|create>    overhead: the operation (default info)
   --warmup <n>          overhead: untimed warm-up pairs (default 10)
@@ -60,6 +62,7 @@ function parseOptions(argv: string[]) {
     options: {
       only: { type: 'string' },
       ops: { type: 'string' },
+      'inventory-vms': { type: 'string' },
       op: { type: 'string' },
       warmup: { type: 'string' },
       runs: { type: 'string' },
@@ -108,6 +111,7 @@ function parseOptions(argv: string[]) {
     help: values.help,
     sections: SECTIONS.filter((section) => only.includes(section)),
     durableRedis: !values['no-aof'],
+    inventorySizes: (values['inventory-vms'] ?? '10,100,1000').split(',').map((size) => positive('inventory-vms', size.trim(), 1)),
     ops: positive('ops', values.ops, 500),
     operation: operation as OverheadOperation,
     warmup: positive('warmup', values.warmup, 10),
@@ -176,7 +180,9 @@ async function main(): Promise<number> {
     const cleanups = new CleanupStack();
     active = cleanups;
     try {
-      if (section === 'overhead') {
+      if (section === 'processes') {
+        results.push(await runVirshProcesses({ sizes: options.inventorySizes }, cleanups));
+      } else if (section === 'overhead') {
         results.push(await runQueueOverhead({ ops: options.ops, operation: options.operation, warmup: options.warmup, durableRedis: options.durableRedis }, cleanups));
       } else if (section === 'snapctl') {
         results.push(await runSnapctlWallTime({ runs: options.runs, durableRedis: options.durableRedis }, cleanups));

@@ -32,6 +32,7 @@ import type { SnapshotJob } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { policySchema } from '../../shared/policy.js';
 import { hostQueueName } from '../../shared/queues.js';
+import { splitCommandString } from '../fixtures/virsh-command-string.mjs';
 import { testAuthority } from '../helpers/authority.js';
 import { spawnNode, WORKER_MAIN, type SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
@@ -134,12 +135,24 @@ const domains: TinyDomain[] = [];
 let shimDir: string;
 let callLog: string;
 
-/** Every virsh argv the worker ran, in order (argv without the program). */
+/**
+ * Every virsh command the worker ran, in order, as argv without the program. A process
+ * given a command line of several commands (worker/hypervisor/virsh-script.ts) counts as
+ * one argv per command, read back with virsh's own parsing rules (tools/vsh.c).
+ */
 function virshCalls(): string[][] {
   return readFileSync(callLog, 'utf8')
     .split('\u001e')
     .filter((record) => record !== '')
-    .map((record) => record.split('\u001f').slice(0, -1));
+    .map((record) => record.split('\u001f').slice(0, -1))
+    .flatMap((argv) => {
+      const options = argv.filter((arg) => arg.startsWith('--connect='));
+      const rest = argv.slice(options.length);
+      if (rest.length !== 1) return [argv];
+      return splitCommandString(rest[0]!)
+        .filter(([command]) => command !== 'echo')
+        .map((command) => [...options, ...command]);
+    });
 }
 const elementsNaming = (name: string) => [`--name=${name}`, `--snapshotname=${name}`];
 const callsNaming = (calls: string[][], name: string) => calls.filter((argv) => argv.some((arg) => elementsNaming(name).includes(arg)));
