@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { listSnapshots, snapshotInfo } from '../../bot/core/snapshots.js';
@@ -7,10 +8,9 @@ import { hostQueueName } from '../../shared/queues.js';
 import { FakeVirshHost } from '../../test/fixtures/fake-virsh-host.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { memoryField, startPrivateRedis } from './private-redis.js';
-import { baseEnv, loadAverage, processMemory, sleep, startNodeProcess, timeCommand, WORKER_MAIN, type ProcessMemory } from './processes.js';
+import { baseEnv, benchAuthority, loadAverage, processMemory, PROJECT_ROOT, sleep, startNodeProcess, timeCommand, WORKER_MAIN, type ProcessMemory } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult } from './report.js';
 import { DISTRIBUTION_HEADERS, distributionRow, mib, summarize } from './stats.js';
-import { benchAuthority } from './processes.js';
 
 /**
  * Section 3: the worker process's memory. Its resident set is read from
@@ -60,8 +60,13 @@ export async function runWorkerRss(options: WorkerRssOptions, cleanups: CleanupS
 
   const prefix = `{snapbot-bench-${process.pid}}`;
   progress('worker rss: starting the worker process on the fake virsh');
+  // The worker trusts the bench's authority key (made here in a fresh checkout); the client signs with it.
+  benchAuthority();
   const worker = startNodeProcess(WORKER_MAIN, {
     ...fakeEnv,
+    SNAPBOT_DATA_DIR: join(PROJECT_ROOT, 'data'),
+    // To compare V8 settings: BENCH_WORKER_NODE_OPTIONS='--max-semi-space-size=1' npm run bench -- --only rss
+    ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
     REDIS_URL: redis.url,
     SNAPBOT_PREFIX: prefix,
     HOST_ID,
