@@ -158,6 +158,8 @@ export const FLEET_RETENTION_SECONDS = 7 * 24 * 3600;
  *   queued ──▶ running ──▶ done
  *     │           │   └──▶ failed
  *     │           └──────▶ (running again: a retry, or a job taken again after a crash)
+ *     ├──────────────────▶ done       (its job did the work, but the record of it running was
+ *     │                                lost: a write taken by the old master in a Redis failover)
  *     ├──────────────────▶ failed     (given up with its host; refused before it started)
  *     └──────────────────▶ cancelled  (Cancel: it never runs)
  *
@@ -165,7 +167,7 @@ export const FLEET_RETENTION_SECONDS = 7 * 24 * 3600;
  */
 export const TARGET_MOVES: Record<Exclude<FleetTargetStateName, 'queued'>, readonly FleetTargetStateName[]> = {
   running: ['queued', 'running'],
-  done: ['running'],
+  done: ['queued', 'running'],
   failed: ['queued', 'running'],
   cancelled: ['queued'],
 };

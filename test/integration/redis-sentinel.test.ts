@@ -16,10 +16,8 @@ import { startWorkerProcess } from '../helpers/worker-process.js';
 /**
  * Redis behind Sentinel (issue 12): one master, one replica, three Sentinels on loopback.
  * A worker process, the control plane and snapctl find the master through the Sentinels
- * (REDIS_SENTINELS, REDIS_SENTINEL_NAME). A failover in the middle of a fleet run is not
- * in this file yet: tried five times (`group.failover()` mid-run), four runs ended with
- * every VM snapshotted once and every target done, one stalled after the switch and was
- * not diagnosed (docs/DEPLOYMENT.md, "Redis behind Sentinel").
+ * (REDIS_SENTINELS, REDIS_SENTINEL_NAME). A failover in the middle of a fleet run:
+ * redis-sentinel-failover.test.ts.
  */
 let group: SentinelGroup;
 let fake: FakeVirshHost;

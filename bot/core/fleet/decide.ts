@@ -140,13 +140,19 @@ function mayCancel(core: SnapbotCore, run: FleetRun, actor: Actor): boolean {
 export async function settleTargets(core: SnapbotCore, plan: FleetPlan, targets: FleetTarget[], state: FleetTargetState): Promise<number> {
   if (targets.length === 0) return 0;
   const keys = fleetKeys(core.prefix, plan.id);
-  let changed = 0;
+  const moved: FleetTarget[] = [];
   for (let start = 0; start < targets.length; start += 500) {
-    const chunk = targets.slice(start, start + 500).map((target) => target.index);
-    const outcomes = (await core.redis.eval(MOVE_TARGETS_SCRIPT, 1, keys.targets, ...moveTargetsArgs(state, chunk))) as string[];
-    changed += outcomes.filter((outcome) => outcome === 'ok').length;
+    const chunk = targets.slice(start, start + 500);
+    const outcomes = (await core.redis.eval(MOVE_TARGETS_SCRIPT, 1, keys.targets, ...moveTargetsArgs(state, chunk.map((target) => target.index)))) as string[];
+    chunk.forEach((target, i) => {
+      if (outcomes[i] === 'ok') moved.push(target);
+    });
   }
+  // Only a target stopped (cancelled, given up) loses its job, so that it does not run later.
   // Best effort: a job already taken by a worker cannot be removed, and will refuse to start.
-  await Promise.allSettled(targets.map((target) => core.queueFor(target.host).remove(fleetJobId(plan.id, target.index))));
-  return changed;
+  // A target settled done keeps its job: the job is the record that it ran.
+  if (state.state !== 'done') {
+    await Promise.allSettled(moved.map((target) => core.queueFor(target.host).remove(fleetJobId(plan.id, target.index))));
+  }
+  return moved.length;
 }

@@ -50,6 +50,12 @@ describe('moving fleet targets', () => {
     expect(await stateOf(0)).toBe('failed');
   });
 
+  it('records done a target still queued when its job finishes: the record of it running was lost in a Redis failover', async () => {
+    await targets([{ state: 'queued' }, { state: 'cancelled', at: 1 }]);
+    expect(await move({ state: 'done', at: 2, durationMs: 5, note: null }, [0, 1])).toEqual(['ok', 'cancelled']);
+    expect(await stateOf(0)).toBe('done');
+  });
+
   it('refuses to start a cancelled target, and lets a running one start again after a crash', async () => {
     await targets([{ state: 'cancelled', at: 1 }, { state: 'running', at: 1 }]);
     expect(await move({ state: 'running', at: 2 }, [0, 1])).toEqual(['cancelled', 'ok']);

@@ -56,9 +56,9 @@ describe('the state table of a fleet target', () => {
     }
   });
 
-  it('starts only what is queued (or running again after a crash), and finishes only what runs', () => {
+  it('starts only what is queued (or running again after a crash), and finishes what runs or what a failover lost the start of', () => {
     expect(TARGET_MOVES.running).toEqual(['queued', 'running']);
-    expect(TARGET_MOVES.done).toEqual(['running']);
+    expect(TARGET_MOVES.done).toEqual(['queued', 'running']);
   });
 
   it('cancels only targets that have not started, and gives up with its host what is queued or running', () => {
