@@ -3,9 +3,7 @@ import { loadDotEnv, parseEnv, workerEnvSchema } from '../shared/config.js';
 import { SnapbotError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { readMetricsListen } from '../shared/metrics-config.js';
-import { startMetricsServer } from '../shared/metrics-server.js';
 import { VirshHypervisor } from './hypervisor/virsh.js';
-import { WorkerMetrics } from './metrics.js';
 import { startWorker } from './run-worker.js';
 
 /** `npm run worker`: the worker for this KVM host's libvirt, against REDIS_URL. */
@@ -14,7 +12,9 @@ async function main(): Promise<void> {
   const config = parseEnv(workerEnvSchema);
   const metricsListen = readMetricsListen();
   const logger = createLogger('snapbot-worker', config.LOG_LEVEL).child({ host: config.HOST_ID });
-  const metrics = metricsListen ? new WorkerMetrics({ hostId: config.HOST_ID, logger }) : undefined;
+  // prom-client and the HTTP server are loaded only when metrics are on (METRICS_PORT):
+  // a worker without them stays ~10 MiB smaller.
+  const metrics = metricsListen ? new (await import('./metrics.js')).WorkerMetrics({ hostId: config.HOST_ID, logger }) : undefined;
   const hypervisor = new VirshHypervisor({
     virshPath: config.VIRSH_PATH,
     uri: config.LIBVIRT_URI,
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   });
   // Bound before anything connects: a port that is taken stops the worker at once, naming METRICS_PORT.
   if (metrics && metricsListen) {
+    const { startMetricsServer } = await import('../shared/metrics-server.js');
     await startMetricsServer({ ...metricsListen, registry: metrics.registry, readiness: () => metrics.readiness(), logger });
   }
   // Handlers go in before start-up, so a signal that comes while the worker starts (or

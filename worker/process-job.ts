@@ -70,8 +70,15 @@ export function createJobProcessor(deps: JobProcessorDeps) {
             // only now): carry on as recovered, leaving the target's record as it is.
             const recording = fleet && (await fleet.markRunning()) === 'started';
             const vm = await deps.inventory.resolveVm(request.vm, request.uuid, jobDeps.hypervisor);
-            await reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
+            // Not awaited before virsh starts: the write's round trip (an fsync with AOF
+            // always) overlaps the operation instead of adding to it. The worker's Redis
+            // connection sends commands in order, so it still lands before the job's end.
+            const runningReported = reportProgress(job, { phase: 'running', host: deps.hostId, message: `${request.kind} on ${vm.name}` });
+            // Handled at once (a rejection while virsh runs must not go unhandled), and still
+            // awaited below, so that a failed write fails the job as it did before.
+            runningReported.catch(() => undefined);
             const result = await runOperation(jobDeps, job, request, vm, started);
+            await runningReported;
             // Recorded before the permit goes back, so the run never shows more running than its limits.
             if (recording) await fleet?.markDone(result.durationMs, result.kind === 'create' ? result.note : null);
             return { result, uuid: vm.uuid };

@@ -30,6 +30,13 @@ export async function startPrivateRedis(cleanups: CleanupStack, durable: boolean
   cleanups.defer('redis admin client', () => {
     admin.disconnect();
   });
+  // BENCH_APPENDFSYNC=everysec: AOF written every second instead of at every write, to put
+  // a number on what `always` (npm start's setting) costs; see docs/BENCHMARKS.md.
+  const appendfsync = process.env.BENCH_APPENDFSYNC;
+  if (durable && appendfsync) {
+    if (appendfsync !== 'always' && appendfsync !== 'everysec') throw new Error(`BENCH_APPENDFSYNC must be always or everysec, got ${JSON.stringify(appendfsync)}`);
+    await admin.config('SET', 'appendfsync', appendfsync);
+  }
   return { url: server.url, port, durable, admin };
 }
 

@@ -62,7 +62,7 @@ export async function runWorkerRss(options: WorkerRssOptions, cleanups: CleanupS
   progress('worker rss: starting the worker process on the fake virsh');
   // The worker trusts the bench's authority key (made here in a fresh checkout); the client signs with it.
   benchAuthority();
-  const worker = startNodeProcess(WORKER_MAIN, {
+  const worker = startNodeProcess(process.env.BENCH_WORKER_MAIN || WORKER_MAIN, {
     ...fakeEnv,
     SNAPBOT_DATA_DIR: join(PROJECT_ROOT, 'data'),
     // To compare V8 settings: BENCH_WORKER_NODE_OPTIONS='--max-semi-space-size=1' npm run bench -- --only rss

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { WORKER_NODE_FLAGS } from '../../scripts/worker-node-flags.js';
 import { botEnvSchema, controlEnvSchema, parseEnv, workerEnvSchema } from '../../shared/config.js';
 
 /**
@@ -115,7 +116,10 @@ describe('deploy/snapbot-worker.service', () => {
     expect(setting(unit, 'User')).toBe('snapbot');
     expect(setting(unit, 'SupplementaryGroups')).toBe('libvirt');
     expect(setting(unit, 'EnvironmentFile')).toBe('/etc/snapbot/worker.env');
-    expect(setting(unit, 'ExecStart')).toBe('/usr/bin/node /opt/snapbot/dist/worker/main.js');
+    // The worker's V8 flags, as npm start and `npm run worker` give them (scripts/worker-node-flags.ts).
+    expect(setting(unit, 'ExecStart')).toBe(`/usr/bin/node ${WORKER_NODE_FLAGS.join(' ')} /opt/snapbot/dist/worker/main.js`);
+    const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.worker).toBe(`node ${WORKER_NODE_FLAGS.join(' ')} dist/worker/main.js`);
   });
 
   it('signals node alone on stop and waits longer than the longest virsh call plus the shutdown grace', () => {
