@@ -28,10 +28,10 @@ const USAGE = `usage: npm run bench -- [options]
   --op <info|create>    overhead: the operation (default info)
   --warmup <n>          overhead: untimed warm-up pairs (default 10)
   --runs <n>            snapctl: creates per mode and tool (default 20)
-  --jobs <n>            rss: jobs per round (default 1000)
+  --jobs <n>            rss: jobs per round (default 5000, issue 13's figure)
   --concurrency <n>     rss: jobs in flight (default 8)
   --rounds <n>          rss: rounds of jobs, each followed by the idle wait (default 1)
-  --idle-after <s>      rss: idle wait after each round, seconds (default 10)
+  --idle-after <s>      rss: idle wait after each round, seconds (default 30)
   --interactions <n>    discord: slash commands timed to their acknowledgement (default 200)
   --vms <n>             discord: VMs in the inventory for autocomplete (default 10000)
   --progress-seconds <s>  discord: how long the progress-reporting job runs (default 60)
@@ -116,10 +116,10 @@ function parseOptions(argv: string[]) {
     operation: operation as OverheadOperation,
     warmup: positive('warmup', values.warmup, 10),
     runs: positive('runs', values.runs, 20),
-    jobs: positive('jobs', values.jobs, 1000),
+    jobs: positive('jobs', values.jobs, 5000),
     concurrency: positive('concurrency', values.concurrency, 8),
     rounds: positive('rounds', values.rounds, 1),
-    idleAfterMs: positive('idle-after', values['idle-after'], 10) * 1000,
+    idleAfterMs: positive('idle-after', values['idle-after'], 30) * 1000,
     interactions: positive('interactions', values.interactions, 200),
     vms: positive('vms', values.vms, 10_000),
     progressSeconds: positive('progress-seconds', values['progress-seconds'], 60),

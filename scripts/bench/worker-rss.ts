@@ -29,7 +29,8 @@ export interface WorkerRssOptions {
   durableRedis: boolean;
 }
 
-export const IDLE_RSS_TARGET_BYTES = 80 * 1024 * 1024;
+/** Issue 13: ≤ 70 MiB idle (was ≤ 80 MB before it). */
+export const IDLE_RSS_TARGET_BYTES = 70 * 1024 * 1024;
 /** "No growth" with room for allocator noise: the RSS after the idle wait may exceed the idle RSS by this much. */
 export const GROWTH_TOLERANCE_BYTES = 5 * 1024 * 1024;
 
