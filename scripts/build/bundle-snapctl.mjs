@@ -10,15 +10,35 @@
  * output file holds; the lazy-loading test reads it.
  */
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * Packages whose modules do nothing on import but define things, so that esbuild may
+ * leave out the modules snapctl never uses (BullMQ's Worker and FlowProducer, all of
+ * yaml, which only the control process needs to read a policy): they do not say so in
+ * their package.json ("sideEffects": false), so this plugin says it for them.
+ */
+const SIDE_EFFECT_FREE = ['bullmq', 'yaml'];
+const insideSideEffectFree = new RegExp(`[\\\\/]node_modules[\\\\/](${SIDE_EFFECT_FREE.join('|')})[\\\\/]`);
+const sideEffectFree = {
+  name: 'side-effect-free',
+  setup(build) {
+    const mark = async (args) => {
+      if (args.pluginData === 'side-effect-free') return undefined; // our own resolve, below
+      const resolved = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'side-effect-free' });
+      return resolved.errors.length > 0 || resolved.external ? undefined : { path: resolved.path, sideEffects: false };
+    };
+    build.onResolve({ filter: new RegExp(`^(${SIDE_EFFECT_FREE.join('|')})$`) }, mark);
+    build.onResolve({ filter: /^\./ }, (args) => (insideSideEffectFree.test(args.importer) ? mark(args) : undefined));
+  },
+};
 const outdir = join(root, 'dist', 'bot', 'cli');
 const chunks = 'snapctl-chunks';
 
-rmSync(join(outdir, chunks), { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
   entryPoints: { snapctl: 'bot/cli/snapctl.ts' },
@@ -30,6 +50,13 @@ const result = await build({
   platform: 'node',
   // package.json's engines: Node 20.12 and later.
   target: 'node20.12',
+  // BullMQ's ES module build, which esbuild can leave unused parts of out (its "main",
+  // CommonJS, it cannot).
+  alias: { bullmq: 'bullmq/dist/esm/index.js' },
+  plugins: [sideEffectFree],
+  // Whitespace and syntax only: names stay, so stack traces still read.
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: true,
   metafile: true,
   logLevel: 'warning',
@@ -46,3 +73,9 @@ const result = await build({
   ],
 });
 writeFileSync(join(outdir, 'snapctl.meta.json'), JSON.stringify(result.metafile));
+// Chunks of earlier builds go only now, not before: a snapctl started before this build
+// still finds the chunks its entry names while the new ones are written.
+const written = new Set(Object.keys(result.metafile.outputs).map((output) => join(root, output)));
+for (const file of readdirSync(join(outdir, chunks))) {
+  if (!written.has(join(outdir, chunks, file))) rmSync(join(outdir, chunks, file));
+}
