@@ -39,6 +39,21 @@ export function parseVersion(stdout: string): ParsedVersion {
   return { libvirt: daemon ?? library, qemu, library, daemon, hypervisorName };
 }
 
+/**
+ * Parses `virsh list --all --uuid --name`: "UUID NAME" a line (one space; the name as it
+ * is, spaces at either end included — libvirt refuses newlines in names), then a blank line.
+ */
+export function parseUuidNameList(stdout: string): Array<{ uuid: string; name: string }> {
+  const domains: Array<{ uuid: string; name: string }> = [];
+  for (const line of stdout.split('\n')) {
+    if (line === '') continue;
+    const uuid = line.slice(0, 36);
+    if (!UUID_PATTERN.test(uuid) || line[36] !== ' ' || line.length === 37) throw unreadable('list --uuid --name', stdout);
+    domains.push({ uuid, name: line.slice(37) });
+  }
+  return domains;
+}
+
 /** Parses `virsh list --all --uuid`: one UUID a line, then a blank line. */
 export function parseUuidList(stdout: string): string[] {
   const uuids: string[] = [];

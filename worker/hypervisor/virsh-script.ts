@@ -13,14 +13,20 @@
  */
 
 /** Linux refuses a single argv element longer than MAX_ARG_STRLEN (128 KiB); stay well below. */
-export const MAX_SCRIPT_BYTES = 100_000;
+export const MAX_SCRIPT_BYTES = 120_000;
+
+/** Tokens virsh's command-string parser reads back as they are, unquoted (no blank, `;`, `#`, quote or backslash). */
+const PLAIN_TOKEN = /^[A-Za-z0-9_.:=@%+,/-]+$/;
 
 /**
- * One token as virsh's command-string parser reads it back verbatim: inside single quotes
- * nothing is special (not `;`, `#`, a backslash, a newline or a double quote), and a single
- * quote itself is written as `'\''` (close, escaped quote, reopen), exactly as in POSIX sh.
+ * One token as virsh's command-string parser reads it back verbatim: as it is when it
+ * holds nothing special (commands, UUIDs, marks: shorter lines, more VMs per process);
+ * otherwise in single quotes, inside which nothing is special (not `;`, `#`, a backslash,
+ * a newline or a double quote), a single quote itself written as `'\''` (close, escaped
+ * quote, reopen), exactly as in POSIX sh.
  */
 export function quoteVirshToken(token: string): string {
+  if (PLAIN_TOKEN.test(token)) return token;
   return `'${token.replaceAll("'", "'\\''")}'`;
 }
 

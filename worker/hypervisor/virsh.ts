@@ -23,6 +23,7 @@ import {
   parseSnapshotTable,
   parseSnapshotXml,
   parseUuidList,
+  parseUuidNameList,
   parseVersion,
   type ParsedSnapshot,
 } from './virsh-parsers.js';
@@ -106,8 +107,8 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   /**
-   * Every defined domain with its name and state: `list --all --uuid`, then one virsh
-   * process that names and states them all. A domain undefined in between is left out.
+   * Every defined domain with its name and state, in one virsh process: `list --all --uuid
+   * --name` and the UUIDs in each common state (see describeDomains).
    */
   async listDomains(): Promise<DomainSummary[]> {
     return this.describeDomains(false);
@@ -115,39 +116,59 @@ export class VirshHypervisor implements Hypervisor {
 
   /**
    * The whole host for the inventory: every domain with its state and snapshot names. Two
-   * virsh processes whatever the number of VMs (more only past ~700 VMs, where one
-   * command line would grow too long), instead of 4 per VM.
+   * virsh processes up to ~500 VMs, one more per ~500 after (a command line has a size
+   * limit), instead of 4 per VM.
    */
   async readInventory(): Promise<InventoryDomain[]> {
     return this.describeDomains(true);
   }
 
+  /**
+   * First process: names by UUID, and which UUIDs are running, paused or shut off (one
+   * filtered `list` each). Then, in as few processes as fit: each domain's snapshot
+   * lists (for the inventory), and `domstate` for a domain in none of those three states
+   * (in shutdown, crashed, suspended…), whose state word only domstate gives. A domain
+   * undefined in between is left out.
+   */
   private async describeDomains(withSnapshots: false): Promise<DomainSummary[]>;
   private async describeDomains(withSnapshots: true): Promise<InventoryDomain[]>;
   private async describeDomains(withSnapshots: boolean): Promise<DomainSummary[] | InventoryDomain[]> {
-    const uuids = parseUuidList(await this.run('query', ['list', '--all', '--uuid'], {}));
-    const perDomain = (uuid: string): string[][] => [
-      ['domname', `--domain=${uuid}`],
-      ['domstate', `--domain=${uuid}`],
-      ...(withSnapshots ? [['snapshot-list', `--domain=${uuid}`], ['snapshot-list', `--domain=${uuid}`, '--name', '--external']] : []),
-    ];
-    const stepsPerDomain = withSnapshots ? 4 : 2;
+    const [named, ...byState] = await this.runScript('query', 'list', [
+      { args: ['list', '--all', '--uuid', '--name'], context: {} },
+      ...LISTED_STATES.map(({ flag }) => ({ args: ['list', '--all', '--uuid', flag], context: {} })),
+    ]);
+    for (const step of [named, ...byState]) if (step!.error) throw step!.error;
+    const domains = parseUuidNameList(named!.stdout);
+    const stateOf = new Map<string, string>();
+    byState.forEach((step, index) => {
+      for (const uuid of parseUuidList(step!.stdout)) stateOf.set(uuid, LISTED_STATES[index]!.state);
+    });
+
+    const perDomain = domains.map(({ uuid }) => [
+      ...(stateOf.has(uuid) ? [] : [{ kind: 'state' as const, args: ['domstate', `--domain=${uuid}`] }]),
+      ...(withSnapshots
+        ? [
+            { kind: 'table' as const, args: ['snapshot-list', `--domain=${uuid}`] },
+            { kind: 'external' as const, args: ['snapshot-list', `--domain=${uuid}`, '--name', '--external'] },
+          ]
+        : []),
+    ]);
     const steps = await this.runScript(
       'query',
       withSnapshots ? 'inventory' : 'list',
-      uuids.flatMap((uuid) => perDomain(uuid).map((args) => ({ args, context: this.context(uuid) }))),
+      domains.flatMap(({ uuid }, index) => perDomain[index]!.map(({ args }) => ({ args, context: { vm: this.shared.domainNames.get(uuid) ?? uuid } }))),
     );
     const found: InventoryDomain[] = [];
-    for (const [index, uuid] of uuids.entries()) {
-      const [nameStep, stateStep, tableStep, externalStep] = steps.slice(index * stepsPerDomain, (index + 1) * stepsPerDomain);
-      const failures = [nameStep, stateStep, tableStep, externalStep].flatMap((step) => (step?.error ? [step.error] : []));
+    let next = 0;
+    for (const [index, { uuid, name }] of domains.entries()) {
+      const own = new Map(perDomain[index]!.map(({ kind }) => [kind, steps[next++]!]));
+      const failures = [...own.values()].flatMap((step) => (step.error ? [step.error] : []));
       // Undefined after the listing: left out, as a VM that is gone.
       if (failures.some((error) => error.code === 'DOMAIN_NOT_FOUND')) continue;
       if (failures[0]) throw failures[0];
-      const name = parseSingleName(nameStep!.stdout);
-      if (name === null) throw new SnapbotError('INTERNAL', `virsh domname printed no name for VM ${uuid}`, { detail: { uuid } });
-      const state = parseDomainState(stateStep!.stdout);
-      const snapshots = withSnapshots ? await this.snapshotNamesFrom(uuid, tableStep!.stdout, externalStep!.stdout) : [];
+      const stateStep = own.get('state');
+      const state = stateStep ? parseDomainState(stateStep.stdout) : stateOf.get(uuid)!;
+      const snapshots = withSnapshots ? await this.snapshotNamesFrom(uuid, own.get('table')!.stdout, own.get('external')!.stdout) : [];
       found.push({ uuid, name, state, snapshots });
     }
     // Replaced, not merged, so undefined domains do not pile up in a long-running worker.
@@ -341,7 +362,8 @@ export class VirshHypervisor implements Hypervisor {
    * `label`: the name the whole process gets in errors and metrics.
    */
   private async runScript(kind: CallKind, label: string, commands: readonly ScriptCommand[]): Promise<ScriptStep[]> {
-    const mark = `snapbot-${randomBytes(8).toString('hex')}`;
+    // Short, so that more commands fit a command line; random, so that no output can forge one.
+    const mark = `m${randomBytes(4).toString('hex')}`;
     const steps: ScriptStep[] = [];
     for (const chunk of chunkVirshCommands(commands.map((command) => command.args), mark)) {
       const chunkCommands = commands.slice(steps.length, steps.length + chunk.length);
@@ -433,6 +455,13 @@ export class VirshHypervisor implements Hypervisor {
     return null;
   }
 }
+
+/** The states `virsh list` can filter on, with the word `domstate` prints for each. */
+const LISTED_STATES = [
+  { flag: '--state-running', state: 'running' },
+  { flag: '--state-paused', state: 'paused' },
+  { flag: '--state-shutoff', state: 'shut off' },
+] as const;
 
 /** One command of a script, with what its errors should name. */
 interface ScriptCommand {

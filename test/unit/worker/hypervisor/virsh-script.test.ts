@@ -48,18 +48,20 @@ describe('virsh scripts: splitting real output', () => {
 });
 
 describe('virsh scripts: quoting and chunking', () => {
-  it('quotes like POSIX sh single quotes', () => {
+  it('quotes like POSIX sh single quotes, and only what needs it', () => {
     expect(quoteVirshToken("it's")).toBe(`'it'\\''s'`);
     expect(quoteVirshToken('')).toBe("''");
-    expect(composeVirshScript([['domstate', '--domain=x']], 'm')).toBe("'echo' 'm-0'\n'echo' '--err' 'm-0'\n'domstate' '--domain=x'");
+    expect(quoteVirshToken('#x')).toBe("'#x'");
+    expect(quoteVirshToken('a;b')).toBe("'a;b'");
+    expect(composeVirshScript([['domstate', '--domain=x']], 'm')).toBe('echo m-0\necho --err m-0\ndomstate --domain=x');
   });
 
   it('splits long runs under the argument size limit, in order, never an empty chunk', () => {
-    const commands = Array.from({ length: 3000 }, (_, index) => ['snapshot-list', `--domain=00000000-0000-4000-8000-${String(index).padStart(12, '0')}`]);
-    const chunks = chunkVirshCommands(commands, 'snapbot-0123456789abcdef');
+    const commands = Array.from({ length: 6000 }, (_, index) => ['snapshot-list', `--domain=00000000-0000-4000-8000-${String(index).padStart(12, '0')}`]);
+    const chunks = chunkVirshCommands(commands, 'm01234567');
     expect(chunks.length).toBeGreaterThan(1);
     expect(chunks.flat()).toEqual(commands);
-    for (const chunk of chunks) expect(Buffer.byteLength(composeVirshScript(chunk, 'snapbot-0123456789abcdef'))).toBeLessThan(MAX_SCRIPT_BYTES);
+    for (const chunk of chunks) expect(Buffer.byteLength(composeVirshScript(chunk, 'm01234567'))).toBeLessThan(MAX_SCRIPT_BYTES);
     const huge = [['echo', 'x'.repeat(MAX_SCRIPT_BYTES)]];
     expect(chunkVirshCommands(huge, 'm')).toEqual([huge]);
   });

@@ -13,7 +13,8 @@ type Reply = Partial<VirshRunResult>;
 
 /**
  * virsh's command-string mode as snapbot writes it (see worker/hypervisor/virsh-script.ts):
- * tokens in single quotes (a quote inside as '\\''), separated by spaces, commands by newlines.
+ * tokens plain or in single quotes (a quote inside as '\\''), separated by spaces,
+ * commands by newlines.
  */
 function parseScript(script: string): string[][] {
   const commands: string[][] = [[]];
@@ -33,6 +34,8 @@ function parseScript(script: string): string[][] {
       if (token !== null) commands.at(-1)!.push(token);
       token = null;
       if (char === '\n') commands.push([]);
+    } else if (/[A-Za-z0-9_.:=@%+,/-]/.test(char)) {
+      token = (token ?? '') + char;
     } else {
       throw new Error(`unexpected unquoted ${JSON.stringify(char)} in a virsh script`);
     }
@@ -66,7 +69,7 @@ function recordingRunner(reply: (args: readonly string[]) => Reply = () => ({}))
   });
   const runner: VirshRunner = async (request) => {
     processes.push(request);
-    if (request.args.length !== 2 || !request.args[1]!.startsWith("'")) {
+    if (request.args.length !== 2 || !/\s/.test(request.args[1]!)) {
       calls.push(request);
       return answer(request.args);
     }
@@ -193,22 +196,27 @@ describe('VirshHypervisor argv', () => {
     expect(calls).toEqual([{ args: [CONNECT, 'version', '--daemon'], timeoutMs: 15_000 }]);
   });
 
-  it('lists domains by UUID, then names and states them, skipping one that vanished', async () => {
-    const { runner, calls } = recordingRunner((args) => {
-      if (args[1] === 'list') return { stdout: `${UUID}\n${OTHER_UUID}\n\n` };
-      if (args[2] === `--domain=${OTHER_UUID}`) return { exitCode: 1, stderr: `error: failed to get domain '${OTHER_UUID}'\n` };
-      if (args[1] === 'domname') return { stdout: '5\n\n' };
-      return { stdout: 'shut off\n\n' };
+  it('lists names and states in one virsh process, asking domstate only for a state list cannot filter, and skips a VM that vanished', async () => {
+    const CRASHED = '0c0c0c0c-2d70-4bbb-856d-a73dd78e5eff';
+    const { runner, calls, processes } = recordingRunner((args) => {
+      if (args[1] === 'list' && args[4] === '--name') return { stdout: `${UUID}  lead and two spaces\n${OTHER_UUID} gone\n${CRASHED} 5\n\n` };
+      if (args[1] === 'list') return { stdout: args[4] === '--state-shutoff' ? `${UUID}\n\n` : '\n' };
+      if (args[1] === 'domstate' && args[2] === `--domain=${CRASHED}`) return { stdout: 'crashed\n\n' };
+      return { exitCode: 1, stderr: `error: failed to get domain '${OTHER_UUID}'\n` };
     });
-    expect(await hypervisor(runner).listDomains()).toEqual([{ uuid: UUID, name: '5', state: 'shut off' }]);
-    expect(calls.map((call) => call.args)).toEqual(
-      expect.arrayContaining([
-        [CONNECT, 'list', '--all', '--uuid'],
-        [CONNECT, 'domname', `--domain=${UUID}`],
-        [CONNECT, 'domstate', `--domain=${UUID}`],
-        [CONNECT, 'domname', `--domain=${OTHER_UUID}`],
-      ]),
-    );
+    expect(await hypervisor(runner).listDomains()).toEqual([
+      { uuid: UUID, name: ' lead and two spaces', state: 'shut off' },
+      { uuid: CRASHED, name: '5', state: 'crashed' },
+    ]);
+    expect(calls.map((call) => call.args)).toEqual([
+      [CONNECT, 'list', '--all', '--uuid', '--name'],
+      [CONNECT, 'list', '--all', '--uuid', '--state-running'],
+      [CONNECT, 'list', '--all', '--uuid', '--state-paused'],
+      [CONNECT, 'list', '--all', '--uuid', '--state-shutoff'],
+      [CONNECT, 'domstate', `--domain=${OTHER_UUID}`],
+      [CONNECT, 'domstate', `--domain=${CRASHED}`],
+    ]);
+    expect(processes).toHaveLength(2);
     expect(calls.every((call) => call.timeoutMs === 15_000)).toBe(true);
   });
 
@@ -341,9 +349,7 @@ describe('VirshHypervisor failures', () => {
 
   it('names the VM by the name it had in the last listing', async () => {
     const { runner } = recordingRunner((args) => {
-      if (args[1] === 'list') return { stdout: `${UUID}\n\n` };
-      if (args[1] === 'domname') return { stdout: 'web-01\n\n' };
-      if (args[1] === 'domstate') return { stdout: 'running\n\n' };
+      if (args[1] === 'list') return { stdout: args[4] === '--name' ? `${UUID} web-01\n\n` : args[4] === '--state-running' ? `${UUID}\n\n` : '\n' };
       return { exitCode: 1, stderr: 'error: operation failed: domain moment s already exists\n' };
     });
     const adapter = hypervisor(runner);
