@@ -54,9 +54,8 @@ const result = await build({
   // CommonJS, it cannot).
   alias: { bullmq: 'bullmq/dist/esm/index.js' },
   plugins: [sideEffectFree],
-  // Whitespace and syntax only: names stay, so stack traces still read.
-  minifyWhitespace: true,
-  minifySyntax: true,
+  // Not minified: it did not measurably load faster (paired runs), and line numbers keep
+  // stack traces and CPU profiles (line-level ticks) readable.
   sourcemap: true,
   metafile: true,
   logLevel: 'warning',
