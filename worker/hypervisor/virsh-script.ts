@@ -12,8 +12,8 @@
  * only through vshError, and every successful command we batch prints nothing there.
  */
 
-/** Linux refuses a single argv element longer than MAX_ARG_STRLEN (128 KiB); stay well below. */
-export const MAX_SCRIPT_BYTES = 120_000;
+/** Linux refuses a single argv element of MAX_ARG_STRLEN (128 KiB = 131,072 bytes, its NUL included) or more. */
+export const MAX_SCRIPT_BYTES = 130_000;
 
 /** Tokens virsh's command-string parser reads back as they are, unquoted (no blank, `;`, `#`, quote or backslash). */
 const PLAIN_TOKEN = /^[A-Za-z0-9_.:=@%+,/-]+$/;
@@ -54,8 +54,8 @@ export function chunkVirshCommands<T extends readonly string[]>(commands: readon
   let current: T[] = [];
   let bytes = 0;
   for (const command of commands) {
-    // The command and its two marks, with an index as long as any this chunk can reach.
-    const size = Buffer.byteLength(composeVirshScript([command], `${mark}-999999`)) + 1;
+    // The command with its two marks (index 0 there, so add the real index's other digits) and its newline.
+    const size = Buffer.byteLength(composeVirshScript([command], mark)) + 2 * (String(current.length).length - 1) + 1;
     if (current.length > 0 && bytes + size > MAX_SCRIPT_BYTES) {
       chunks.push(current);
       current = [];
