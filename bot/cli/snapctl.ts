@@ -108,7 +108,7 @@ export function buildProgram(): Command {
     .option('--name <snapshot>', 'snapshot name (default: snap-YYYYMMDD-HHMMSS)')
     .addOption(new Option('--mode <mode>', 'disk-only: atomic external disk snapshot; full: memory + disk').choices(['disk-only', 'full']).default('disk-only'))
     .option('--description <text>', 'free text stored with the snapshot')
-    .action(async (options: TargetOptions) => (await snapshotCommands()).runCreate(options, global()));
+    .action(async (options: TargetOptions) => (await import('./create-command.js')).runCreate(options, global()));
   withTarget(program.command('list').description("list a VM's snapshots, newest first"), false).action(async (options: TargetOptions) =>
     (await snapshotCommands()).runList(options, global()),
   );

@@ -6,7 +6,7 @@ import { listSnapshots, snapshotInfo, type OperationOptions, type OperationReque
 import { ProgressLine } from './progress-line.js';
 import { printResult, requestChange, say, withCore, type GlobalOptions } from './session.js';
 
-/** `snapctl create|list|info|revert|delete`: one VM's snapshots. */
+/** `snapctl list|info|revert|delete`: one VM's snapshots (create is in create-command.ts). */
 
 export interface TargetOptions {
   vm: string;
@@ -49,12 +49,6 @@ export function runList(target: TargetOptions, global: GlobalOptions): Promise<v
 
 export function runInfo(target: TargetOptions, global: GlobalOptions): Promise<void> {
   return runRead(snapshotInfo, target, global);
-}
-
-export async function runCreate(target: TargetOptions, global: GlobalOptions): Promise<void> {
-  const { vm, host, name, mode, description } = target;
-  const answer = await withCore((core, config) => requestChange(core, config, { op: 'create', vm, host, name, mode, description }, global));
-  printResult(jobResultSchema.parse(answer), Boolean(global.json));
 }
 
 const guardedAnswerSchema = z.discriminatedUnion('kind', [
