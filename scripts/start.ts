@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   let redis: RedisServerHandle | undefined;
   let stopping = false;
   const env = { ...process.env };
-  if (!env.REDIS_URL) {
+  // Sentinels or a Cluster say where Redis is as REDIS_URL does: no managed Redis then.
+  if (!env.REDIS_URL && !env.REDIS_SENTINELS && !env.REDIS_CLUSTER_NODES) {
     if (await portInUse(MANAGED_REDIS_PORT)) {
       throw new SnapbotError(
         'REDIS_UNAVAILABLE',

@@ -127,6 +127,17 @@ export const commonEnvSchema = z.object({
   REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected the master name the Sentinels monitor (letters, digits, . _ -)').optional(),
   /** The Sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /**
+   * A Redis Cluster: some of its nodes as host:port,host:port (the client learns the rest),
+   * instead of REDIS_URL or the Sentinels. SNAPBOT_PREFIX must then hold a hash tag.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'expected cluster nodes as host:port,host:port (no spaces)')
+    .optional(),
+  /** The cluster nodes' password (`requirepass`), and their ACL user when it is not `default`. */
+  REDIS_CLUSTER_PASSWORD: z.string().min(1).optional(),
+  REDIS_CLUSTER_USERNAME: z.string().regex(/^[^\s:@]+$/, 'expected an ACL user name (no blanks, : or @)').optional(),
   SNAPBOT_PREFIX: z.string().min(1).default(DEFAULT_PREFIX),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' })
@@ -275,7 +286,12 @@ export function redisUrlOf(config: {
   REDIS_SENTINELS?: string | undefined;
   REDIS_SENTINEL_NAME?: string | undefined;
   REDIS_SENTINEL_PASSWORD?: string | undefined;
+  REDIS_CLUSTER_NODES?: string | undefined;
+  REDIS_CLUSTER_PASSWORD?: string | undefined;
+  REDIS_CLUSTER_USERNAME?: string | undefined;
+  SNAPBOT_PREFIX?: string | undefined;
 }): string {
+  if (config.REDIS_CLUSTER_NODES || config.REDIS_CLUSTER_PASSWORD || config.REDIS_CLUSTER_USERNAME) return clusterUrlOf(config);
   if (config.REDIS_SENTINELS || config.REDIS_SENTINEL_NAME) return sentinelUrlOf(config);
   if (config.REDIS_URL) return config.REDIS_URL;
   let password = '';
@@ -306,4 +322,45 @@ function sentinelUrlOf(config: { REDIS_URL?: string | undefined; REDIS_SENTINELS
   if (config.REDIS_SENTINEL_PASSWORD) params.set('sentinelPassword', config.REDIS_SENTINEL_PASSWORD);
   const query = params.toString();
   return `redis-sentinel://${auth}${config.REDIS_SENTINELS}/${encodeURIComponent(config.REDIS_SENTINEL_NAME)}${query ? `?${query}` : ''}`;
+}
+
+/**
+ * Whether `prefix` holds a Redis Cluster hash tag: text between the first `{` and the
+ * first `}` after it, not empty. Every key then hashes to one slot, as BullMQ's scripts
+ * and snapbot's own (several keys each) need on a cluster.
+ */
+export function hasHashTag(prefix: string): boolean {
+  return /^[^{]*\{[^}]+\}/.test(prefix);
+}
+
+/** The Cluster form of shared/redis.ts (`redis-cluster://…`), from REDIS_CLUSTER_NODES and its credentials. */
+function clusterUrlOf(config: {
+  REDIS_URL?: string | undefined;
+  REDIS_SENTINELS?: string | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_CLUSTER_NODES?: string | undefined;
+  REDIS_CLUSTER_PASSWORD?: string | undefined;
+  REDIS_CLUSTER_USERNAME?: string | undefined;
+  SNAPBOT_PREFIX?: string | undefined;
+}): string {
+  if (!config.REDIS_CLUSTER_NODES) {
+    const given = config.REDIS_CLUSTER_PASSWORD ? 'REDIS_CLUSTER_PASSWORD' : 'REDIS_CLUSTER_USERNAME';
+    throw new SnapbotError('VALIDATION', `${given} is set but REDIS_CLUSTER_NODES is not: give the cluster's nodes as host:port,host:port, or unset ${given}.`);
+  }
+  if (config.REDIS_SENTINELS || config.REDIS_SENTINEL_NAME) {
+    throw new SnapbotError('VALIDATION', 'REDIS_CLUSTER_NODES and REDIS_SENTINELS / REDIS_SENTINEL_NAME both say where Redis is: give a Cluster or a Sentinel group, not both.');
+  }
+  if (config.REDIS_URL) {
+    throw new SnapbotError('VALIDATION', "REDIS_CLUSTER_NODES and REDIS_URL both say where Redis is: unset REDIS_URL (the cluster's password goes in REDIS_CLUSTER_PASSWORD).");
+  }
+  const prefix = config.SNAPBOT_PREFIX ?? DEFAULT_PREFIX;
+  if (!hasHashTag(prefix)) {
+    throw new SnapbotError(
+      'VALIDATION',
+      `SNAPBOT_PREFIX must hold a hash tag such as {snapbot} on a Redis Cluster (REDIS_CLUSTER_NODES), got ${shown(prefix)}: every key must hash to one slot for BullMQ's scripts.`,
+    );
+  }
+  const user = config.REDIS_CLUSTER_USERNAME ? encodeURIComponent(config.REDIS_CLUSTER_USERNAME) : '';
+  const auth = config.REDIS_CLUSTER_PASSWORD ? `${user}:${encodeURIComponent(config.REDIS_CLUSTER_PASSWORD)}@` : user ? `${user}@` : '';
+  return `redis-cluster://${auth}${config.REDIS_CLUSTER_NODES}`;
 }

@@ -10,7 +10,7 @@ import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino'
  *   and causes — Discord interaction and webhook tokens in URLs, `Bot …`/`Bearer …`
  *   credentials and Redis URL passwords are replaced (`scrubSecrets`).
  */
-export const REDACTED_KEYS = ['token', 'password', 'authorization', 'Authorization', 'DISCORD_TOKEN', 'REDIS_URL', 'REDIS_PASSWORD', 'REDISCLI_AUTH', 'requirepass'] as const;
+export const REDACTED_KEYS = ['token', 'password', 'authorization', 'Authorization', 'DISCORD_TOKEN', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_CLUSTER_PASSWORD', 'REDISCLI_AUTH', 'requirepass'] as const;
 /** How deep below the top of a log object redacted keys are found (`a.b.c.d.e.f.token`). */
 export const REDACT_DEPTH = 6;
 
@@ -21,8 +21,8 @@ const SECRET_PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/(\/webhooks\/\d+\/)[^/?#\s"'<>]+/g, '$1[redacted]'],
   // The interaction callback: /interactions/<id>/<token>/callback
   [/(\/interactions\/\d+\/)[^/?#\s"'<>]+/g, '$1[redacted]'],
-  // redis://user:pass@host, rediss://:pass@host (to the last '@' before the host: a password may hold one)
-  [/(\b(?:rediss?|unix):\/\/[^\s:/@"'<>]*:)[^\s/"'<>]*@/g, '$1***@'],
+  // redis://user:pass@host, rediss://:pass@host, redis-sentinel://… and redis-cluster://… (to the last '@' before the host: a password may hold one)
+  [/(\b(?:rediss?|unix|redis-sentinel|redis-cluster):\/\/[^\s:/@"'<>]*:)[^\s/"'<>]*@/g, '$1***@'],
   // ?password=…, &pass=… in a URL's query (ioredis and redis-cli accept it there too)
   [/([?&][A-Za-z_]*pass(?:word)?=)[^&#\s"'<>]+/gi, '$1***'],
   // An Authorization header's value written out: "Bot MTA4…", "Bearer eyJ…"

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
 import { SnapbotError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -74,7 +74,7 @@ export const REDIS_PING_TIMEOUT_MS = 1_000;
  * Redis answers PING within `timeoutMs`. A connection that is not `ready` fails at once:
  * a PING sent then would wait in ioredis's offline queue, and every probe would add one.
  */
-export function redisReadiness(redis: Redis, timeoutMs = REDIS_PING_TIMEOUT_MS): ReadinessProbe {
+export function redisReadiness(redis: RedisClient, timeoutMs = REDIS_PING_TIMEOUT_MS): ReadinessProbe {
   return {
     name: 'redis',
     async probe() {

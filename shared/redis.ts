@@ -1,7 +1,50 @@
-import type { RedisOptions as BullmqRedisOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions, RedisOptions as BullmqRedisOptions } from 'bullmq';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SnapbotError } from './errors.js';
 import { scrubSecrets, type Logger } from './logger.js';
+
+/**
+ * A connection to snapbot's Redis: one server (REDIS_URL, or the master a Sentinel group
+ * names) or a Redis Cluster (REDIS_CLUSTER_NODES). Both take the same commands; every
+ * key shares one hash tag (the prefix), so multi-key commands and scripts stay in one slot.
+ */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * The form `redisUrlOf` gives a Redis Cluster (REDIS_CLUSTER_NODES):
+ * `redis-cluster://[user:password@]host:port,host:port`. Any node that answers will do:
+ * the client learns the others and the slot map from it.
+ */
+export const CLUSTER_URL_PREFIX = 'redis-cluster://';
+const CLUSTER_URL = /^redis-cluster:\/\/(?:([^@/]*)@)?([^/?#@]+)$/;
+
+/** Whether `url` names a Redis Cluster (the `redis-cluster://` form). */
+export function isClusterUrl(url: string): boolean {
+  return url.startsWith(CLUSTER_URL_PREFIX);
+}
+
+/** `user:password` of a URL's authority, percent-decoded. */
+function credentialsOf(auth: string | undefined): { username?: string; password?: string } {
+  if (!auth) return {};
+  const colon = auth.indexOf(':');
+  const username = decodeURIComponent(colon >= 0 ? auth.slice(0, colon) : auth);
+  const password = colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : '';
+  return { ...(username ? { username } : {}), ...(password ? { password } : {}) };
+}
+
+/** host:port,host:port as ioredis addresses (the last colon splits, for IPv6). */
+function addressesOf(list: string): Array<{ host: string; port: number }> {
+  return list.split(',').map((entry) => {
+    const at = entry.lastIndexOf(':');
+    return { host: entry.slice(0, at), port: Number.parseInt(entry.slice(at + 1), 10) };
+  });
+}
+
+function clusterAddress(url: string): { nodes: Array<{ host: string; port: number }>; username?: string; password?: string } {
+  const match = CLUSTER_URL.exec(url);
+  if (!match) throw new SnapbotError('VALIDATION', 'REDIS_CLUSTER_NODES: not a node list (host:port,host:port).');
+  return { nodes: addressesOf(match[2]!), ...credentialsOf(match[1]) };
+}
 
 /**
  * The form `redisUrlOf` gives a Sentinel deployment (REDIS_SENTINELS, REDIS_SENTINEL_NAME):
@@ -16,13 +59,8 @@ function sentinelOptions(url: string): RedisOptions {
   if (!match) throw new SnapbotError('VALIDATION', 'REDIS_SENTINELS: not a Sentinel address list (host:port,host:port).');
   const [, auth, hostList, name, query] = match;
   const params = new URLSearchParams(query ?? '');
-  const colon = auth ? auth.indexOf(':') : -1;
-  const username = auth ? decodeURIComponent(colon >= 0 ? auth.slice(0, colon) : auth) : '';
-  const password = auth && colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : '';
-  const sentinels = hostList!.split(',').map((entry) => {
-    const at = entry.lastIndexOf(':');
-    return { host: entry.slice(0, at), port: Number.parseInt(entry.slice(at + 1), 10) };
-  });
+  const { username, password } = credentialsOf(auth);
+  const sentinels = addressesOf(hostList!);
   const db = Number.parseInt(params.get('db') ?? '0', 10);
   const sentinelPassword = params.get('sentinelPassword');
   const tls = params.get('tls') === '1';
@@ -42,9 +80,17 @@ function sentinelOptions(url: string): RedisOptions {
   };
 }
 
-/** ioredis options from a `redis://`, `rediss://` or `unix://` URL, or the Sentinel form above. */
+/**
+ * ioredis options from a `redis://`, `rediss://` or `unix://` URL, or the Sentinel form
+ * above; for the Cluster form, the options of each node (its credentials):
+ * `createRedisClient` adds the nodes.
+ */
 export function redisOptionsFromUrl(url: string): RedisOptions {
   if (url.startsWith(SENTINEL_URL_PREFIX)) return sentinelOptions(url);
+  if (isClusterUrl(url)) {
+    const { username, password } = clusterAddress(url);
+    return { ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  }
   const parsed = new URL(url);
   if (parsed.protocol === 'unix:') return { path: decodeURIComponent(parsed.pathname) };
   const db = parsed.pathname.length > 1 ? Number.parseInt(parsed.pathname.slice(1), 10) : 0;
@@ -61,12 +107,15 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
 
 /**
  * A failure of the connection rather than of the command: Redis restarting, a failover
- * under way (the old master answering READONLY, or LOADING while a node loads its data),
- * the offline queue refusing while ioredis reconnects. Long-running loops wait these out.
+ * under way (the old master answering READONLY, or LOADING while a node loads its data;
+ * a cluster down, or without a reachable node, while its slots move), the offline queue
+ * refusing while ioredis reconnects. Long-running loops wait these out.
  */
 export function isRedisConnectionError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^READONLY|^LOADING|^MASTERDOWN|All sentinels are unreachable/.test(message);
+  return /Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^READONLY|^LOADING|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN|All sentinels are unreachable|None of startup nodes is available|Cluster isn't ready|Failed to refresh slots cache/.test(
+    message,
+  );
 }
 
 /** Shows a Redis URL in messages without its password (`redis://:pw@`, `redis://user:pw@`, `?password=pw`). */
@@ -74,6 +123,7 @@ export function redactRedisUrl(url: string): string {
   if (url.startsWith(SENTINEL_URL_PREFIX)) {
     return url.replace(/^(redis-sentinel:\/\/[^:@/]*:)[^@/]*@/, '$1***@').replace(/([?&]sentinelPassword=)[^&#]*/, '$1***');
   }
+  if (isClusterUrl(url)) return url.replace(/^(redis-cluster:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
@@ -95,6 +145,10 @@ export function isRedisAuthError(error: unknown): boolean {
 /** The sentence for a refused password, naming where the password comes from; never the password. */
 export function redisAuthMessage(url: string, error: unknown): string {
   const reply = error instanceof Error ? error.message : String(error);
+  if (isClusterUrl(url)) {
+    const given = clusterAddress(url).password ? '' : ' (none was given)';
+    return `Redis Cluster at ${redactRedisUrl(url)} refused the password${given} (REDIS_CLUSTER_PASSWORD): ${scrubSecrets(reply)}`;
+  }
   let given = '';
   try {
     if (!new URL(url).password) given = ' (none was given)';
@@ -169,18 +223,22 @@ export function durableRedisOptions(url: string): RedisOptions {
  * Logs a connection's outages once each: when it is lost, and when it is back with how
  * long it was down (ioredis emits an error per failed attempt; those go to debug).
  */
-export function logConnectionChanges(redis: Redis, logger: Logger, what: string): void {
+export function logConnectionChanges(redis: RedisClient, logger: Logger, what: string): void {
   let downSince: number | null = null;
   let refusedReported = false;
-  redis.on('error', (error: Error) => {
+  const onError = (error: Error) => {
     // A Redis back with another password (or none) refuses every attempt: say so once, loudly.
     if (isRedisAuthError(error) && !refusedReported) {
       refusedReported = true;
-      logger.error({ what, err: scrubSecrets(error.message) }, 'Redis refused the password (REDIS_URL / data/redis.password); retrying');
+      const source = redis instanceof Cluster ? 'REDIS_CLUSTER_PASSWORD' : 'REDIS_URL / data/redis.password';
+      logger.error({ what, err: scrubSecrets(error.message) }, `Redis refused the password (${source}); retrying`);
       return;
     }
     logger.debug({ err: scrubSecrets(error.message), what }, 'redis connection error');
-  });
+  };
+  redis.on('error', onError);
+  // A Cluster reports its nodes' errors apart.
+  if (redis instanceof Cluster) redis.on('node error', onError);
   redis.on('close', () => {
     if (downSince !== null) return;
     downSince = Date.now();
@@ -195,18 +253,52 @@ export function logConnectionChanges(redis: Redis, logger: Logger, what: string)
 }
 
 /**
+ * A client for `url` with `options` (written for one server): a `Redis`, or for the
+ * Cluster form an ioredis `Cluster` that behaves the same way. Its reconnects follow
+ * `retryStrategy`, its offline queue is the one given, and every node connection gets the
+ * credentials, timeouts and retries per request. Reads go to masters (a replica may lag).
+ */
+export function createRedisClient(url: string, options: RedisOptions): RedisClient {
+  if (!isClusterUrl(url)) return new Redis(options);
+  const { nodes } = clusterAddress(url);
+  const node: Record<string, unknown> = { ...options };
+  // Cluster-wide settings, or set by the Cluster for each node (its address).
+  for (const key of ['host', 'port', 'path', 'sentinels', 'name', 'retryStrategy', 'enableOfflineQueue', 'readOnly', 'lazyConnect', 'failoverDetector', 'reconnectOnError']) delete node[key];
+  const { retryStrategy } = options;
+  const clusterOptions: ClusterOptions = {
+    redisOptions: node as ClusterOptions['redisOptions'],
+    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) } : {}),
+    ...(options.enableOfflineQueue !== undefined ? { enableOfflineQueue: options.enableOfflineQueue } : {}),
+    ...(options.lazyConnect ? { lazyConnect: true } : {}),
+  };
+  return new Cluster(nodes, clusterOptions);
+}
+
+/**
+ * Another connection like `client` (the same server or cluster and options), with
+ * `override` for its connections: a BullMQ worker wants `maxRetriesPerRequest: null`.
+ */
+export function duplicateRedisClient(client: RedisClient, override: Partial<RedisOptions>): RedisClient {
+  if (client instanceof Cluster) return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, ...override } });
+  return client.duplicate(override);
+}
+
+/**
  * Connects and pings once, so that an unreachable Redis is reported as REDIS_UNAVAILABLE
  * naming the URL, instead of as a hang or a raw ECONNREFUSED later.
  */
-export async function connectRedis(url: string, options: RedisOptions): Promise<Redis> {
-  const redis = new Redis({ ...options, lazyConnect: true });
+export async function connectRedis(url: string, options: RedisOptions): Promise<RedisClient> {
+  const redis = createRedisClient(url, { ...options, lazyConnect: true });
   // ioredis reports a refused AUTH (or a NOAUTH ready check) as an 'error' event and then
   // rejects connect() with a bare "Connection is closed.": keep the event's reason.
   // Other errors are reported through the failing command below, or by the owner's own listener.
   let refused: Error | undefined;
-  redis.on('error', (error: Error) => {
+  const noteRefusal = (error: Error) => {
     if (isRedisAuthError(error)) refused ??= error;
-  });
+  };
+  redis.on('error', noteRefusal);
+  // A Cluster reports each node's errors apart, and then only that no node was available.
+  if (redis instanceof Cluster) redis.on('node error', noteRefusal);
   try {
     await redis.connect();
     await redis.ping();
@@ -217,7 +309,9 @@ export async function connectRedis(url: string, options: RedisOptions): Promise<
     if (authError) throw new SnapbotError('REDIS_UNAVAILABLE', redisAuthMessage(url, authError), { cause: authError });
     throw new SnapbotError(
       'REDIS_UNAVAILABLE',
-      `Cannot reach Redis at ${redactRedisUrl(url)} (set REDIS_URL, or run \`npm start\` for a managed local Redis): ${
+      `Cannot reach Redis at ${redactRedisUrl(url)} (${
+        isClusterUrl(url) ? 'REDIS_CLUSTER_NODES' : 'set REDIS_URL, or run `npm start` for a managed local Redis'
+      }): ${
         error instanceof Error ? scrubSecrets(error.message) : scrubSecrets(String(error))
       }`,
       { cause: error },
@@ -233,4 +327,14 @@ export async function connectRedis(url: string, options: RedisOptions): Promise<
  */
 export function bullmqConnectionOptions(options: RedisOptions): BullmqRedisOptions {
   return Object.assign<BullmqRedisOptions, RedisOptions>({}, { retryStrategy: reconnectDelay, ...options, maxRetriesPerRequest: null });
+}
+
+/**
+ * BullMQ's connection for a class that needs one of its own (QueueEvents blocks on XREAD):
+ * options for one server; for a Cluster, a Cluster not yet connected, which BullMQ
+ * duplicates for itself and closes with the class (this one never connects).
+ */
+export function bullmqConnection(url: string): ConnectionOptions {
+  if (!isClusterUrl(url)) return bullmqConnectionOptions(redisOptionsFromUrl(url));
+  return createRedisClient(url, { ...redisOptionsFromUrl(url), retryStrategy: reconnectDelay, maxRetriesPerRequest: null, lazyConnect: true });
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import { SnapbotError, type ErrorPayload } from '../shared/errors.js';
 import {
   ACQUIRE_PERMIT_SCRIPT,
@@ -19,7 +19,7 @@ export class FleetGate {
   private readonly keys: ReturnType<typeof fleetKeys>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly ref: FleetJobRef,
     private readonly jobId: string,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import { decodeFailedReason } from '../shared/errors.js';
 import { heartbeatSchema, type Capabilities, type Heartbeat, type JobFailure } from '../shared/hosts.js';
 import type { Logger } from '../shared/logger.js';
@@ -6,7 +6,7 @@ import { registryKeys } from '../shared/queues.js';
 import type { HostInventory } from './inventory.js';
 
 export interface HeartbeatOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   hostId: string;
   libvirtUri: string;

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import { SnapbotError } from '../shared/errors.js';
 import { checkJobSignature, SIGNED_KINDS } from '../shared/job-signing.js';
 import type { SnapshotJob } from '../shared/jobs.js';
@@ -26,7 +26,7 @@ export class JobAdmission {
   private readonly seen = new Map<string, number>();
 
   constructor(
-    private readonly options: { verifier: SignatureVerifier; redis: Redis; prefix: string; hostId: string; logger: Logger },
+    private readonly options: { verifier: SignatureVerifier; redis: RedisClient; prefix: string; hostId: string; logger: Logger },
   ) {}
 
   async admit(job: Job, request: SnapshotJob): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import type { Capabilities } from '../shared/hosts.js';
 import { jobProgressSchema, type JobProgress, type SnapshotInfo } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
@@ -21,7 +21,7 @@ export interface JobProcessorDeps {
   capabilities: () => Capabilities;
   logger: Logger;
   /** For fleet jobs: their run's limits and per-target states live in Redis. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** How long a fleet job's concurrency permit lasts if its worker dies holding it. */
   fleetPermitLeaseMs: number;

@@ -1,5 +1,5 @@
 import { Queue, type Job, type Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { decodeFailedReason } from '../shared/errors.js';
 import { heartbeatSchema, queueDepthOf } from '../shared/hosts.js';
@@ -47,7 +47,7 @@ export function isFinalFailure(job: Pick<Job, 'finishedOn'> | undefined): boolea
 /** What the worker hands over once its BullMQ Worker exists (run-worker.ts). */
 export interface WatchedWorker {
   worker: Worker;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   hypervisor: Hypervisor;
 }
@@ -62,7 +62,7 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly hostId: string;
   private readonly logger: Logger;
-  private watched: { worker: Worker; redis: Redis; queue: Queue; probes: ReadinessProbe[]; read: () => Promise<QueueReading> } | undefined;
+  private watched: { worker: Worker; redis: RedisClient; queue: Queue; probes: ReadinessProbe[]; read: () => Promise<QueueReading> } | undefined;
   private stopping = false;
 
   private readonly jobs: Counter<'kind' | 'host' | 'result'>;
@@ -214,7 +214,7 @@ export class WorkerMetrics {
  * while it lives; once it has expired (beats are failing), the host's record still says
  * when it was last seen.
  */
-async function lastHeartbeat(redis: Redis, prefix: string, host: string): Promise<number | null> {
+async function lastHeartbeat(redis: RedisClient, prefix: string, host: string): Promise<number | null> {
   const keys = registryKeys(prefix);
   const alive = await redis.get(keys.alive(host));
   if (alive !== null) return parseSeconds(alive);

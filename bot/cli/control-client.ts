@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { CONTROL_QUEUE, CONTROL_REQUEST_DOMAIN, controlProgressSchema, type ControlOperation, type ControlProgress, type ControlRequest } from '../../shared/control.js';
 import { decodeFailedReason, SnapbotError } from '../../shared/errors.js';
 import { controlKeys } from '../../shared/keys.js';
-import { bullmqConnectionOptions, redactRedisUrl, redisOptionsFromUrl } from '../../shared/redis.js';
+import { bullmqConnection, isClusterUrl, redactRedisUrl } from '../../shared/redis.js';
 import type { Signer } from '../../shared/signing.js';
 import type { SnapbotCore } from '../core/core.js';
 
@@ -24,8 +24,9 @@ export async function callControl(
   if ((await core.redis.exists(controlKeys(core.prefix).alive)) !== 1) {
     throw new SnapbotError('CONTROL_UNAVAILABLE', 'No control process is running to take this change: start `npm run bot` (or `npm start`) against the same Redis. Nothing was done.');
   }
-  const connection = bullmqConnectionOptions(redisOptionsFromUrl(core.options.redisUrl));
-  const queue = new Queue(CONTROL_QUEUE, { connection, prefix: core.prefix });
+  const connection = bullmqConnection(core.options.redisUrl);
+  // The Queue only adds: snapctl's own connection does (a Cluster given to a Queue stays the caller's to close).
+  const queue = new Queue(CONTROL_QUEUE, { connection: isClusterUrl(core.options.redisUrl) ? core.redis : connection, prefix: core.prefix });
   // From a little before now: the first progress (the host job queued) may come before this reader's first read.
   const events = new QueueEvents(CONTROL_QUEUE, { connection, prefix: core.prefix, lastEventId: `${Date.now() - 5_000}-0` });
   const request: ControlRequest = {

@@ -12,7 +12,7 @@ import {
 import { encodeFailedReason, SnapbotError } from '../../shared/errors.js';
 import type { JobProgress } from '../../shared/jobs.js';
 import { controlKeys } from '../../shared/keys.js';
-import { bullmqConnectionOptions, redisOptionsFromUrl } from '../../shared/redis.js';
+import { bullmqConnectionOptions, createRedisClient, durableRedisOptions, isClusterUrl, redisOptionsFromUrl } from '../../shared/redis.js';
 import { recordAudit } from './audit.js';
 import type { SnapbotCore } from './core.js';
 import { awaitFleetDecision, cancelFleet, confirmFleet, planFleet, planRetryOfFailed } from './fleet/index.js';
@@ -39,8 +39,12 @@ export interface ControlServer {
 
 export async function startControlServer(core: SnapbotCore, options: { directory: OperatorDirectory; concurrency?: number }): Promise<ControlServer> {
   const keys = controlKeys(core.prefix);
+  const url = core.options.redisUrl;
+  // BullMQ makes (and closes) the connection from options; a Cluster it must be given as a
+  // client, which a Worker leaves open: closed with the server.
+  const cluster = isClusterUrl(url) ? createRedisClient(url, durableRedisOptions(url)) : undefined;
   const worker = new Worker(CONTROL_QUEUE, (job: Job) => handle(core, options.directory, job), {
-    connection: bullmqConnectionOptions(redisOptionsFromUrl(core.options.redisUrl)),
+    connection: cluster ?? bullmqConnectionOptions(redisOptionsFromUrl(url)),
     prefix: core.prefix,
     // Requests that wait for approvals hold a slot for as long as they wait.
     concurrency: options.concurrency ?? 64,
@@ -71,6 +75,7 @@ export async function startControlServer(core: SnapbotCore, options: { directory
         await worker.close(true).catch(() => undefined);
       }
       clearTimeout(grace);
+      cluster?.disconnect();
     },
   };
 }

@@ -1,18 +1,10 @@
 import { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Signer } from '../../shared/signing.js';
 import { DEFAULT_POLICY, type Policy } from '../../shared/policy.js';
 import { hostQueueName } from '../../shared/queues.js';
-import {
-  bullmqConnectionOptions,
-  connectRedis,
-  failFastRedisOptions,
-  logConnectionChanges,
-  reconnectingRedisOptions,
-  redisOptionsFromUrl,
-} from '../../shared/redis.js';
+import { bullmqConnection, connectRedis, failFastRedisOptions, logConnectionChanges, reconnectingRedisOptions, type RedisClient } from '../../shared/redis.js';
 
 export interface CoreOptions {
   redisUrl: string;
@@ -44,7 +36,7 @@ export class SnapbotCore {
   private readonly events = new Map<string, Promise<QueueEvents>>();
 
   private constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly options: CoreOptions,
   ) {}
 
@@ -95,7 +87,7 @@ export class SnapbotCore {
     let events = this.events.get(hostId);
     if (!events) {
       const queueEvents = new QueueEvents(hostQueueName(hostId), {
-        connection: bullmqConnectionOptions(redisOptionsFromUrl(this.options.redisUrl)),
+        connection: bullmqConnection(this.options.redisUrl),
         prefix: this.prefix,
       });
       queueEvents.on('error', (error) => this.logger.debug({ err: error.message, hostId }, 'queue events error'));

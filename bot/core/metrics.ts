@@ -6,7 +6,7 @@ import { judgeHost, queueDepthOf, type HostState } from '../../shared/hosts.js';
 import { approvalKeys, fleetIndexKeys } from '../../shared/keys.js';
 import type { MetricsListen } from '../../shared/metrics-config.js';
 import { cacheFor, redisReadiness, registerProcessMetrics, runReadinessProbes, startMetricsServer, withTimeout, type MetricsServer } from '../../shared/metrics-server.js';
-import { bullmqConnectionOptions, redisOptionsFromUrl } from '../../shared/redis.js';
+import { bullmqConnection } from '../../shared/redis.js';
 import type { ScheduleStatus } from '../../shared/schedules/definition.js';
 import type { SnapbotCore } from './core.js';
 import { listHosts } from './hosts.js';
@@ -210,7 +210,7 @@ export async function startControlMetrics(core: SnapbotCore, listen: MetricsList
   registerProcessMetrics(registry);
   const { requests, readiness } = registerControlMetrics(core, registry);
   const server = await startMetricsServer({ ...listen, registry, readiness, logger: core.logger });
-  const events = new QueueEvents(CONTROL_QUEUE, { connection: bullmqConnectionOptions(redisOptionsFromUrl(core.options.redisUrl)), prefix: core.prefix });
+  const events = new QueueEvents(CONTROL_QUEUE, { connection: bullmqConnection(core.options.redisUrl), prefix: core.prefix });
   events.on('error', (error) => core.logger.debug({ err: error.message }, 'metrics: control queue events error'));
   events.on('completed', () => requests.inc({ result: 'done' }));
   events.on('failed', ({ failedReason }) => requests.inc({ result: `failed:${decodeFailedReason(failedReason).code}` }));

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { SnapbotError, toErrorPayload } from '../../../shared/errors.js';
 import { SCHEDULE_QUEUE, scheduleKeys, scheduleNameTemplate, type ScheduleDefinition, type ScheduleFiring } from '../../../shared/schedules/definition.js';
 import { chooseRetention } from '../../../shared/schedules/retention.js';
+import { duplicateRedisClient } from '../../../shared/redis.js';
 import { recordAudit } from '../audit.js';
 import type { SnapbotCore } from '../core.js';
 import { runJob } from '../dispatch.js';
@@ -209,7 +210,7 @@ export interface ScheduleRunner {
  * back.
  */
 export async function startScheduleRunner(core: SnapbotCore, options: FiringOptions & { concurrency?: number }): Promise<ScheduleRunner> {
-  const connection = core.redis.duplicate({ maxRetriesPerRequest: null });
+  const connection = duplicateRedisClient(core.redis, { maxRetriesPerRequest: null });
   const worker = new Worker<FiringData>(
     SCHEDULE_QUEUE,
     async (job) => {

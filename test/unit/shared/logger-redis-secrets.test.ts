@@ -28,6 +28,8 @@ describe('scrubSecrets and Redis passwords', () => {
     [`redis://127.0.0.1:6379?password=${SECRET}`, 'redis://127.0.0.1:6379?password=***'],
     [`redis://127.0.0.1:6379/0?db=1&password=${SECRET}&family=4`, 'redis://127.0.0.1:6379/0?db=1&password=***&family=4'],
     [`redis://u:p@ss${SECRET}@h:1`, 'redis://u:***@h:1'],
+    [`redis-sentinel://:${SECRET}@a:26379,b:26380/main?sentinelPassword=${SECRET}`, 'redis-sentinel://:***@a:26379,b:26380/main?sentinelPassword=***'],
+    [`redis-cluster://snapbot:${SECRET}@a:7000,b:7001`, 'redis-cluster://snapbot:***@a:7000,b:7001'],
   ])('%s', (url, expected) => {
     expect(scrubSecrets(`connect ${url} failed`)).toBe(`connect ${expected} failed`);
   });

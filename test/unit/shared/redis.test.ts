@@ -1,5 +1,15 @@
+import { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { durableRedisOptions, failFastRedisOptions, reconnectDelay, reconnectingRedisOptions, RECONNECT_CAP_MS } from '../../../shared/redis.js';
+import {
+  createRedisClient,
+  duplicateRedisClient,
+  durableRedisOptions,
+  failFastRedisOptions,
+  isRedisConnectionError,
+  reconnectDelay,
+  reconnectingRedisOptions,
+  RECONNECT_CAP_MS,
+} from '../../../shared/redis.js';
 
 /** Issue 10, finding 8: long-running processes reconnect forever; snapctl gives up fast. */
 describe('Redis reconnect policies', () => {
@@ -28,5 +38,42 @@ describe('Redis reconnect policies', () => {
     expect(options.enableOfflineQueue).toBe(false);
     expect(options.retryStrategy!(3)).toBe(600);
     expect(options.retryStrategy!(4)).toBeNull();
+  });
+});
+
+describe('Redis Cluster clients', () => {
+  const url = 'redis-cluster://snapbot:p%40ss@10.0.0.1:7000,10.0.0.2:7001';
+
+  it('gives a Cluster the nodes, the reconnect policy and offline queue of the options, and each node the credentials and retry limit', () => {
+    const client = createRedisClient(url, { ...failFastRedisOptions(url), lazyConnect: true });
+    try {
+      expect(client).toBeInstanceOf(Cluster);
+      const cluster = client as Cluster;
+      expect(cluster.options.enableOfflineQueue).toBe(false);
+      expect(cluster.options.clusterRetryStrategy!(4)).toBeNull();
+      expect(cluster.options.redisOptions).toMatchObject({ username: 'snapbot', password: 'p@ss', maxRetriesPerRequest: 1, connectTimeout: 3_000 });
+      expect(cluster.options.redisOptions).not.toHaveProperty('retryStrategy');
+      expect(cluster.options.redisOptions).not.toHaveProperty('lazyConnect');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('a duplicate for a BullMQ worker keeps the credentials and takes maxRetriesPerRequest null', () => {
+    const client = createRedisClient(url, { ...reconnectingRedisOptions(url), lazyConnect: true });
+    const copy = duplicateRedisClient(client, { maxRetriesPerRequest: null }) as Cluster;
+    try {
+      expect(copy.options.redisOptions).toMatchObject({ username: 'snapbot', password: 'p@ss', maxRetriesPerRequest: null });
+    } finally {
+      copy.disconnect();
+      client.disconnect();
+    }
+  });
+
+  it("counts a cluster without a reachable node or with its slots moving as Redis away, not as the command's failure", () => {
+    for (const message of ['None of startup nodes is available', "Cluster isn't ready and enableOfflineQueue options is false", 'CLUSTERDOWN The cluster is down', 'TRYAGAIN Multiple keys request during rehashing of slot', 'READONLY You can\'t write against a read only replica.']) {
+      expect(isRedisConnectionError(new Error(message)), message).toBe(true);
+    }
+    expect(isRedisConnectionError(new Error("CROSSSLOT Keys in request don't hash to the same slot"))).toBe(false);
   });
 });

@@ -1,0 +1,159 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { findFreePort } from '../../scripts/redis-server.js';
+
+/**
+ * A Redis Cluster on loopback, from the Debian `redis-server` binary alone: three masters
+ * and one replica each, every node its own process with a password, built with
+ * `redis-cli --cluster create`. For the HA tests.
+ */
+export interface RedisCluster {
+  /** REDIS_CLUSTER_NODES for snapbot: host:port of every node. */
+  nodes: string;
+  password: string;
+  ports: number[];
+  /** The master serving `key`'s slot, and its replica. */
+  shardOf(key: string): Promise<{ master: number; replica: number }>;
+  /**
+   * `CLUSTER FAILOVER` on the replica of the master serving `key`'s slot, then waits until
+   * that replica answers as master and the cluster is ok again. Resolves with the ports.
+   */
+  failover(key: string): Promise<{ from: number; to: number }>;
+  stop(): Promise<void>;
+}
+
+interface ClusterNode {
+  port: number;
+  process: ChildProcess;
+}
+
+export async function startRedisCluster(options: { masters?: number; replicas?: number } = {}): Promise<RedisCluster> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicas ?? 1;
+  const password = `cluster-${Math.random().toString(36).slice(2)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'snapbot-cluster-'));
+  const nodes: ClusterNode[] = [];
+  for (let i = 0; i < masters * (1 + replicas); i += 1) {
+    const port = await findFreePort();
+    // The bus port is port + 10000 unless told: a free port above 55535 would have none.
+    let busPort = await findFreePort();
+    while (busPort === port) busPort = await findFreePort();
+    const nodeDir = join(dir, `node-${port}`);
+    mkdirSync(nodeDir);
+    const conf = join(nodeDir, 'redis.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        `cluster-port ${busPort}`,
+        'bind 127.0.0.1',
+        `dir ${nodeDir}`,
+        'cluster-enabled yes',
+        'cluster-config-file nodes.conf',
+        'cluster-node-timeout 2000',
+        'save ""',
+        'appendonly no',
+        'maxmemory-policy noeviction',
+        `requirepass ${password}`,
+        `masterauth ${password}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    nodes.push({ port, process: spawn('redis-server', [conf], { stdio: 'ignore' }) });
+  }
+  const ping = (port: number) => oneShot(port, password, ['PING']);
+  for (const node of nodes) await waitFor(async () => (await ping(node.port)) === 'PONG', `cluster node ${node.port} to start`);
+  const created = spawnSync(
+    'redis-cli',
+    ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+    { env: { ...process.env, REDISCLI_AUTH: password }, encoding: 'utf8', timeout: 60_000 },
+  );
+  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}`);
+  const clusterOk = async () => {
+    for (const node of nodes) {
+      if (!/cluster_state:ok/.test(String(await oneShot(node.port, password, ['CLUSTER', 'INFO'])))) return false;
+    }
+    return true;
+  };
+  await waitFor(clusterOk, 'the cluster to be ok on every node', 60_000);
+  // Every replica linked to its master, so that a failover has a replica in step to promote.
+  await waitFor(async () => {
+    for (const node of nodes) {
+      const info = String(await oneShot(node.port, password, ['INFO', 'replication']));
+      if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return false;
+    }
+    return true;
+  }, 'the replicas to sync', 60_000);
+
+  /** The slot map as `port` sees it: the master of `key`'s slot and its replicas (null when it cannot say). */
+  const slotOwners = async (key: string, port = nodes[0]!.port) => {
+    const slot = Number(await oneShot(port, password, ['CLUSTER', 'KEYSLOT', key]));
+    const ranges = (await oneShot(port, password, ['CLUSTER', 'SLOTS'])) as Array<[number, number, ...Array<[string, number, string]>]> | null;
+    const range = ranges?.find(([from, to]) => slot >= from && slot <= to);
+    if (!range) return null;
+    const [, , master, ...replicas] = range;
+    return { master: master![1], replicas: replicas.map((replica) => replica[1]) };
+  };
+  const shardOf = async (key: string) => {
+    const owners = await slotOwners(key);
+    if (!owners?.replicas[0]) throw new Error(`the slot of ${key} has no replica: ${JSON.stringify(owners)}`);
+    return { master: owners.master, replica: owners.replicas[0] };
+  };
+  return {
+    nodes: nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
+    password,
+    ports: nodes.map((node) => node.port),
+    shardOf,
+    async failover(key: string) {
+      const { master, replica } = await shardOf(key);
+      const answer = await oneShot(replica, password, ['CLUSTER', 'FAILOVER']);
+      if (answer !== 'OK') throw new Error(`CLUSTER FAILOVER on ${replica} answered ${String(answer)}`);
+      await waitFor(async () => /role:master/.test(String(await oneShot(replica, password, ['INFO', 'replication']))), 'the replica to take over', 30_000);
+      // Every node's slot map names the new master (the old one becomes its replica a moment later).
+      await waitFor(async () => {
+        for (const node of nodes) if ((await slotOwners(key, node.port))?.master !== replica) return false;
+        return true;
+      }, 'the cluster to name the new master', 30_000);
+      await waitFor(clusterOk, 'the cluster to be ok again', 30_000);
+      return { from: master, to: replica };
+    },
+    async stop() {
+      await Promise.all(
+        nodes.map(
+          (node) =>
+            new Promise<void>((resolve) => {
+              if (node.process.exitCode !== null || node.process.signalCode !== null) return resolve();
+              node.process.once('exit', () => resolve());
+              node.process.kill('SIGTERM');
+            }),
+        ),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function oneShot(port: number, password: string, command: string[]): Promise<unknown> {
+  const client = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await client.call(command[0]!, ...command.slice(1));
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
