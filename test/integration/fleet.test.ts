@@ -406,6 +406,20 @@ describe('fleet runs', () => {
     expect(final.targets[0]!.state).toMatchObject({ state: 'done', note: expect.stringMatching(/from its completed job/) });
   }, 60_000);
 
+  it('the watcher settles done a target still queued whose job completed (a failover lost both its records), and keeps the job', async () => {
+    const fleet = await fleetOf('records-lost', { 'kvm-a': ['a1'] }, writePolicy('records-lost', { hostLostAfterSeconds: 60 }));
+    await fleet.startHost('kvm-a');
+    const plan = await planFleet(fleet.core, request({ name: 'records-lost' }));
+    await confirmFleet(fleet.core, plan.id, ADMIN);
+    const queue = fleet.core.queueFor('kvm-a');
+    await until(async () => (await queue.getJobState(fleetJobId(plan.id, 0))) === 'completed', 30_000);
+    // The old master took the worker's "running" and "done" (SENTINEL FAILOVER, redis-sentinel-failover.test.ts): the new one still says queued.
+    await fleet.core.redis.hset(fleetKeys(fleet.prefix, plan.id).targets, '0', JSON.stringify({ state: 'queued' }));
+    const final = await watchFleetRun(fleet.core, plan.id, { pollMs: 100, strandedAfterMs: 1_000 });
+    expect(final.targets[0]!.state).toMatchObject({ state: 'done', note: expect.stringMatching(/from its completed job/) });
+    expect(await queue.getJobState(fleetJobId(plan.id, 0))).toBe('completed');
+  }, 60_000);
+
   it('retry failed: a new run over exactly the failed targets', async () => {
     const fleet = await fleetOf('retry', { 'kvm-a': ['a1', 'a2'], 'kvm-b': ['b1'] }, writePolicy('retry', {}));
     for (const host of fleet.hosts.keys()) await fleet.startHost(host);
