@@ -29,7 +29,11 @@ import type { GuardedOptions, TargetOptions } from './snapshot-commands.js';
 function enableCompileCache(): void {
   const { enableCompileCache: enable } = nodeModule as { enableCompileCache?: (directory: string) => unknown };
   if (!enable || process.env.NODE_DISABLE_COMPILE_CACHE) return;
-  enable(process.env.NODE_COMPILE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'snapbot', 'node-compile-cache'));
+  try {
+    enable(process.env.NODE_COMPILE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'snapbot', 'node-compile-cache'));
+  } catch {
+    // No home folder (a container without a passwd entry): start without the cache.
+  }
 }
 
 const snapshotCommands = () => import('./snapshot-commands.js');
