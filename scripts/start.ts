@@ -8,7 +8,7 @@ import { SnapbotError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { redactRedisUrl } from '../shared/redis.js';
 import { loadOrCreateRedisPassword, portInUse, startRedisServer, type RedisServerHandle } from './redis-server.js';
-import { WORKER_NODE_FLAGS } from './worker-node-flags.js';
+import { WORKER_ENVIRONMENT, WORKER_NODE_FLAGS } from './worker-node-flags.js';
 
 /**
  * `npm start`: everything for a single KVM host in one command. When REDIS_URL is unset
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   launch('bot', 'bot/main.js');
   // Two processes cannot serve one port: with METRICS_PORT=N the control process takes N, the worker N + 1.
   const metricsPort = Number.parseInt(env.METRICS_PORT ?? '', 10);
-  launch('worker', 'worker/main.js', Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65535 ? { METRICS_PORT: String(metricsPort + 1) } : {}, WORKER_NODE_FLAGS);
+  launch('worker', 'worker/main.js', { ...WORKER_ENVIRONMENT, ...(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65535 ? { METRICS_PORT: String(metricsPort + 1) } : {}) }, WORKER_NODE_FLAGS);
   if (Number.isInteger(metricsPort) && metricsPort > 0) logger.info({ bot: metricsPort, worker: metricsPort + 1 }, 'metrics: the control process and the worker each on their own port');
   if (!env.DISCORD_TOKEN) logger.info('DISCORD_TOKEN unset: the control process serves snapctl only (no Discord)');
   for (const { name, process: child } of children) {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { WORKER_NODE_FLAGS } from '../../scripts/worker-node-flags.js';
+import { WORKER_ENVIRONMENT, WORKER_NODE_FLAGS } from '../../scripts/worker-node-flags.js';
 import { botEnvSchema, controlEnvSchema, parseEnv, workerEnvSchema } from '../../shared/config.js';
 
 /**
@@ -119,7 +119,9 @@ describe('deploy/snapbot-worker.service', () => {
     // The worker's V8 flags, as npm start and `npm run worker` give them (scripts/worker-node-flags.ts).
     expect(setting(unit, 'ExecStart')).toBe(`/usr/bin/node ${WORKER_NODE_FLAGS.join(' ')} /opt/snapbot/dist/worker/main.js`);
     const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.worker).toBe(`node ${WORKER_NODE_FLAGS.join(' ')} dist/worker/main.js`);
+    const environment = Object.entries(WORKER_ENVIRONMENT).map(([name, value]) => `${name}=${value}`);
+    expect(scripts.worker).toBe(`${environment.join(' ')} node ${WORKER_NODE_FLAGS.join(' ')} dist/worker/main.js`);
+    expect(unit.get('Service.Environment')).toEqual(environment);
   });
 
   it('signals node alone on stop and waits longer than the longest virsh call plus the shutdown grace', () => {
