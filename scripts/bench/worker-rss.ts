@@ -6,6 +6,7 @@ import { listSnapshots, snapshotInfo } from '../../bot/core/snapshots.js';
 import { createLogger } from '../../shared/logger.js';
 import { hostQueueName } from '../../shared/queues.js';
 import { FakeVirshHost } from '../../test/fixtures/fake-virsh-host.js';
+import { WORKER_ENVIRONMENT, WORKER_NODE_FLAGS } from '../worker-node-flags.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { memoryField, startPrivateRedis } from './private-redis.js';
 import { baseEnv, benchAuthority, loadAverage, processMemory, PROJECT_ROOT, sleep, startNodeProcess, timeCommand, WORKER_MAIN, type ProcessMemory } from './processes.js';
@@ -66,7 +67,9 @@ export async function runWorkerRss(options: WorkerRssOptions, cleanups: CleanupS
   const worker = startNodeProcess(process.env.BENCH_WORKER_MAIN || WORKER_MAIN, {
     ...fakeEnv,
     SNAPBOT_DATA_DIR: join(PROJECT_ROOT, 'data'),
-    // To compare V8 settings: BENCH_WORKER_NODE_OPTIONS='--max-semi-space-size=1' npm run bench -- --only rss
+    // As npm start runs it (its V8 flags and malloc setting), unless BENCH_WORKER_NODE_DEFAULTS=1
+    // asks for Node's defaults; BENCH_WORKER_NODE_OPTIONS gives other V8 flags to compare.
+    ...(process.env.BENCH_WORKER_NODE_DEFAULTS === '1' ? {} : { ...WORKER_ENVIRONMENT, NODE_OPTIONS: WORKER_NODE_FLAGS.join(' ') }),
     ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
     REDIS_URL: redis.url,
     SNAPBOT_PREFIX: prefix,
