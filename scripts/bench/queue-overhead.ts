@@ -34,8 +34,9 @@ export interface QueueOverheadOptions {
   durableRedis: boolean;
 }
 
-export const OVERHEAD_P50_TARGET_MS = 10;
-export const OVERHEAD_P99_TARGET_MS = 50;
+/** Issue 13: queue overhead measured inside, AOF on (it was 10 / 50 ms before). */
+export const OVERHEAD_P50_TARGET_MS = 3;
+export const OVERHEAD_P99_TARGET_MS = 15;
 
 const HOST_ID = 'bench-fake';
 const BASE_SNAPSHOT = 'bench-base';
@@ -108,7 +109,7 @@ function describeCall(args: readonly string[]): string {
   // A command line of several commands (worker/hypervisor/virsh-script.ts): name them.
   const script = args.length === 2 && args[1]!.includes('\n') ? args[1]! : null;
   if (script !== null) {
-    const names = script.split('\n').flatMap((line) => /^'([a-z-]+)'/.exec(line)?.[1] ?? []).filter((name) => name !== 'echo');
+    const names = script.split('\n').flatMap((line) => /^'?([a-z-]+)'?(?: |$)/.exec(line)?.[1] ?? []).filter((name) => name !== 'echo');
     return `[${names.join(' + ')} in one process]`;
   }
   return args
