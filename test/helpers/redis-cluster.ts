@@ -36,11 +36,21 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
   const password = `cluster-${Math.random().toString(36).slice(2)}`;
   const dir = mkdtempSync(join(tmpdir(), 'snapbot-cluster-'));
   const nodes: ClusterNode[] = [];
-  for (let i = 0; i < masters * (1 + replicas); i += 1) {
-    const port = await findFreePort();
+  // A free port is free only until someone binds it: never hand one out twice here (a node's
+  // bus port taken as another node's port would stop that node from starting).
+  const taken = new Set<number>();
+  const freshPort = async () => {
+    let port = await findFreePort();
+    while (taken.has(port)) port = await findFreePort();
+    taken.add(port);
+    return port;
+  };
+  const ping = (port: number) => oneShot(port, password, ['PING']);
+  /** One node on fresh ports; again on others when it exits before answering (a port taken meanwhile). */
+  const startNode = async (attempt = 1): Promise<ClusterNode> => {
+    const port = await freshPort();
     // The bus port is port + 10000 unless told: a free port above 55535 would have none.
-    let busPort = await findFreePort();
-    while (busPort === port) busPort = await findFreePort();
+    const busPort = await freshPort();
     const nodeDir = join(dir, `node-${port}`);
     mkdirSync(nodeDir);
     const conf = join(nodeDir, 'redis.conf');
@@ -63,10 +73,14 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
       ].join('\n'),
       { mode: 0o600 },
     );
-    nodes.push({ port, process: spawn('redis-server', [conf], { stdio: 'ignore' }) });
-  }
-  const ping = (port: number) => oneShot(port, password, ['PING']);
-  for (const node of nodes) await waitFor(async () => (await ping(node.port)) === 'PONG', `cluster node ${node.port} to start`);
+    const child = spawn('redis-server', [conf], { stdio: 'ignore' });
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    await waitFor(async () => exited() || (await ping(port)) === 'PONG', `cluster node ${port} to start`);
+    if (!exited()) return { port, process: child };
+    if (attempt >= 3) throw new Error(`cluster node on port ${port} (bus ${busPort}) exited at start ${attempt} times`);
+    return startNode(attempt + 1);
+  };
+  for (let i = 0; i < masters * (1 + replicas); i += 1) nodes.push(await startNode());
   const created = spawnSync(
     'redis-cli',
     ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
