@@ -4,8 +4,9 @@
 # so one call costs a shell start-up and a `sleep` (3–5 ms of CPU on the 2-vCPU bench
 # machine) instead of the ~100+ ms that test/fixtures/fake-virsh.mjs (Node) needs. It prints what virsh 9.0 prints
 # (test/fixtures/virsh-output/) for the subcommands the worker uses, and nothing more:
-# version, list --all --uuid|--name, domname, domuuid, dominfo, domstate,
-# snapshot-list --name [--external|--internal|--disk-only], snapshot-current --name,
+# version, list --all --uuid|--name [--state-running|--state-paused|--state-shutoff],
+# domname, domuuid, dominfo, domstate, snapshot-list [--name [--external|--internal|--disk-only]],
+# snapshot-current --name,
 # snapshot-dumpxml, snapshot-create-as, snapshot-delete.
 #
 # It is started through a symlink `<host dir>/virsh`; the host dir holds the state:
@@ -49,7 +50,7 @@ if [ "$sub" = echo ]; then
 fi
 
 domain='' name='' snapname='' description='' has_description=0
-disk_only=0 flag_name=0 external=0 internal=0 all=0 uuid=0 reason=0 daemon=0
+disk_only=0 flag_name=0 external=0 internal=0 all=0 uuid=0 reason=0 daemon=0 state_filter=''
 while [ $# -gt 0 ]; do
   case $1 in
     --domain=*) domain=${1#--domain=} ;;
@@ -66,6 +67,8 @@ while [ $# -gt 0 ]; do
     --all) all=1 ;;
     --uuid) uuid=1 ;;
     --reason) reason=1 ;;
+    --state-running) state_filter=running ;;
+    --state-paused|--state-shutoff) state_filter=none ;;
     --daemon) daemon=1 ;;
     *)
       printf "error: command '%s' doesn't support option %s\n" "$sub" "$1" >&2
@@ -121,6 +124,8 @@ case $sub in
       echo "fast-virsh: only 'list --all' with --uuid and/or --name is implemented" >&2
       exit 1
     fi
+    # Every domain of this fake runs: --state-running lists them all, the other states none.
+    [ "$state_filter" = none ] && { printf '\n'; return 0; }
     while read -r u; do
       read -r n <"$H/dom/$u/name"
       if [ $uuid = 1 ] && [ $flag_name = 1 ]; then printf '%s %s\n' "$u" "$n"
@@ -149,11 +154,20 @@ case $sub in
     printf 'Id:             %s\nName:           %s\nUUID:           %s\nOS Type:        hvm\nState:          running\nCPU(s):         1\nCPU time:       1.0s\nMax memory:     65536 KiB\nUsed memory:    65536 KiB\nPersistent:     yes\nAutostart:      disable\nManaged save:   no\nSecurity model: none\nSecurity DOI:   0\n\n' "$id" "$n" "$u"
     ;;
   snapshot-list)
-    if [ $flag_name != 1 ]; then
-      echo "fast-virsh: only 'snapshot-list --name' is implemented" >&2
-      exit 1
-    fi
     resolve by-name
+    if [ $flag_name != 1 ]; then
+      # The table (names, creation times, states), as the inventory reads it.
+      printf ' Name   Creation Time   State\n-------------------------------\n'
+      for s in "$D"/snap/*/; do
+        [ -d "$s" ] || continue
+        s=${s%/}
+        read -r created <"$s/created"
+        if [ -e "$s/ext" ]; then st=disk-snapshot; else st=running; fi
+        printf ' %s   %s   %s\n' "${s##*/}" "$created" "$st"
+      done
+      printf '\n'
+      return 0
+    fi
     for s in "$D"/snap/*/; do
       [ -d "$s" ] || continue
       s=${s%/}
@@ -198,7 +212,9 @@ case $sub in
     fi
     parent=''
     [ -s "$D/current" ] && read -r parent <"$D/current"
-    now=$(date +%s)
+    # Seconds for the XML, and the table's "YYYY-MM-DD HH:MM:SS +0000" for snapshot-list, in one date.
+    stamp=$(date -u '+%s %Y-%m-%d %H:%M:%S +0000')
+    now=${stamp%% *}
     esc "$name"; x_name=$R
     esc "$n"; x_domain=$R
     esc "$overlay"; x_overlay=$R
@@ -215,6 +231,7 @@ case $sub in
       fi
       printf "  <domain type='kvm'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n    <memory unit='KiB'>65536</memory>\n    <vcpu placement='static'>1</vcpu>\n    <os>\n      <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>\n    </os>\n    <devices>\n      <disk type='file' device='disk'>\n        <driver name='qemu' type='qcow2'/>\n        <source file='/var/lib/libvirt/images/%s.qcow2'/>\n        <target dev='vda' bus='virtio'/>\n      </disk>\n    </devices>\n  </domain>\n</domainsnapshot>\n" "$x_domain" "$u" "$x_domain"
     } >"$D/snap/$name/xml"
+    printf '%s\n' "${stamp#* }" >"$D/snap/$name/created"
     [ $disk_only = 1 ] && : >"$D/snap/$name/ext"
     [ -n "$parent" ] && printf '%s\n' "$parent" >"$D/snap/$name/parent"
     printf '%s\n' "$name" >"$D/current"

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { confirmFleet, fleetSummary, getFleetRun, planFleet, watchFleetRun, type FleetSummary } from '../../bot/core/fleet/index.js';
@@ -17,7 +18,7 @@ import { CleanupStack } from './cleanup-stack.js';
 import { xargsCreates, xargsJobChains, type BaselineRun } from './fleet-baseline.js';
 import { createFastFakeFleet, type FastFakeCall, type FastFakeHost, type LatencyScope } from './fleet-fake-hosts.js';
 import { commandCounts, memoryField, startPrivateRedis, type PrivateRedis } from './private-redis.js';
-import { baseEnv, loadAverage, sleep, startNodeProcess, WORKER_MAIN, type LongRunningProcess } from './processes.js';
+import { baseEnv, loadAverage, PROJECT_ROOT, sleep, startNodeProcess, WORKER_MAIN, type LongRunningProcess } from './processes.js';
 import { printHeading, printLine, printTable, progress, type SectionResult, type TargetCheck } from './report.js';
 import { mib, ms, summarize, toSteps } from './stats.js';
 import { benchAuthority } from './processes.js';
@@ -482,7 +483,10 @@ async function startWorkers(
   cleanups: CleanupStack,
 ): Promise<number[]> {
   progress(`fleet: starting ${hosts.length} workers (${options.workers}), each reading its ${options.vmsPerHost} VMs`);
+  // Worker processes trust the bench's authority key (made here in a fresh checkout).
+  benchAuthority();
   const env = (host: FastFakeHost) => ({
+    SNAPBOT_DATA_DIR: join(PROJECT_ROOT, 'data'),
     REDIS_URL: redisUrl,
     SNAPBOT_PREFIX: prefix,
     HOST_ID: host.hostId,
@@ -491,7 +495,7 @@ async function startWorkers(
     WORKER_CONCURRENCY: String(options.concurrency),
     // Expected virsh failures (a VM's first snapshot has no current one) log warnings.
     LOG_LEVEL: 'error',
-    // The periodic full re-read (1 + 4 × VMs calls per host every 30 s) would land in
+    // The periodic full re-read (a few virsh processes per host every 30 s) would land in
     // some runs and not others; it is not part of a fleet run.
     INVENTORY_INTERVAL_MS: String(24 * 3600 * 1000),
   });
