@@ -268,7 +268,7 @@ if [ $# -eq 1 ]; then
   case $1 in
     *[[:space:]]*)
       status=0
-      eval "$(printf '%s\n' "$1" | sed -E "s/^'?(echo|version|list|domname|domuuid|domstate|dominfo|snapshot-[a-z]+)'?( |\$)/run_sub \1\2/")"
+      eval "$(printf '%s\n' "$1" | sed -E "s/^'?(echo|version|list|domname|domuuid|domstate|dominfo|snapshot-[a-z-]+)'?( |\$)/run_sub \1\2/")"
       exit $status
       ;;
   esac
