@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../bot/core/authorize.js';
+import { decideApproval } from '../../bot/core/approvals.js';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { runJob } from '../../bot/core/dispatch.js';
 import { confirmFleet, getFleetRun, planFleet, watchFleetRun } from '../../bot/core/fleet/index.js';
@@ -71,7 +72,7 @@ describe('Redis Cluster', () => {
     expect(String(wrong.message)).not.toContain('not-it');
   }, 60_000);
 
-  it('runs a fleet through the cluster across a CLUSTER FAILOVER; snapctl reads through it; every key is in the one slot', async () => {
+  it('runs a fleet through the cluster across a CLUSTER FAILOVER; snapctl, the control process, a schedule and its approval through it; every key is in the one slot', async () => {
     const prefix = uniquePrefix('cluster');
     const env = { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: cluster.password };
     fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 600 }]);
@@ -131,6 +132,16 @@ describe('Redis Cluster', () => {
     const made = parseJsonOutput(await runSnapctl(['create', '--vm', 'cl-01', '--name', 'via-control', '--json'], snapctlEnv));
     expect(made).toMatchObject({ ok: true });
     expect(fake.domain('cl-01').snapshots.map((snapshot) => snapshot.name)).toContain('via-control');
+    // A schedule: its BullMQ job scheduler, the control process's firing worker and snapbot's schedule scripts, on the cluster.
+    const schedule = async (args: string[]) => parseJsonOutput(await runSnapctl(['schedule', ...args, '--json'], snapctlEnv));
+    const pending = await schedule(['create', 'nightly', '--target', 'cl-0*', '--cron', '30 2 * * *', '--keep', 'last=2']);
+    // Its retention deletes, and deletes need an administrator's approval (the default policy): the approval scripts too.
+    expect(pending).toMatchObject({ ok: true, status: 'pending' });
+    expect(await decideApproval(core, { id: String(pending.requestId), actor: ADMIN, decision: 'approve' })).toMatchObject({ outcome: 'approved' });
+    const activeBy = Date.now() + 30_000;
+    while (((await schedule(['show', 'nightly'])).schedule as { status?: string } | undefined)?.status !== 'active' && Date.now() < activeBy) await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await schedule(['run', 'nightly'])).toMatchObject({ ok: true, name: 'nightly', firing: { outcome: 'ok', counts: { done: 10 } } });
+    expect(await schedule(['delete', 'nightly'])).toMatchObject({ ok: true });
 
     // Every key snapbot and BullMQ wrote is in the prefix's slot, on that slot's master.
     const { master } = await cluster.shardOf(prefix);
