@@ -45,6 +45,9 @@ interface ModeFigures {
   virsh: number[];
   /** The worker's own durationMs from the result: resolving the VM, checks, virsh calls. */
   job: number[];
+  /** snapctl --help and snapctl create stopped at its config check, timed after each pair: the breakdown's start-up parts. */
+  help: number[];
+  load: number[];
 }
 
 /** Median and p90 columns. */
@@ -113,7 +116,7 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
 
   const virshEnv = { ...baseEnv(), LC_ALL: 'C' };
   const anyDomain = domains.get('disk-only')!;
-  const startup = { node: [] as number[], help: [] as number[], createLoad: [] as number[], hosts: [] as number[], virshQuery: [] as number[] };
+  const startup = { node: [] as number[], help: [] as number[], hosts: [] as number[], virshQuery: [] as number[] };
   progress('snapctl: start-up baselines');
   const timeNode = async () => startup.node.push((await timeCommand(process.execPath, ['-e', ''], baseEnv())).wallMs);
   const timeHelp = async () => {
@@ -132,11 +135,6 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
       await timeHelp();
       await timeNode();
     }
-    // create's own modules: with a REDIS_URL whose port is out of range, snapctl create
-    // stops at the configuration check, right after loading them, before any connection.
-    const createLoad = await timeCommand(process.execPath, [SNAPCTL_MAIN, 'create', '--vm', anyDomain.name, '--json'], { ...clientEnv, REDIS_URL: 'redis://127.0.0.1:99999' });
-    if (createLoad.code !== 2) throw describeFailure('snapctl create with REDIS_URL port 99999 (expected to stop with exit 2)', createLoad);
-    startup.createLoad.push(createLoad.wallMs);
     const hosts = await timeCommand(process.execPath, [SNAPCTL_MAIN, 'hosts', '--json'], clientEnv);
     if (hosts.code !== 0) throw describeFailure('snapctl hosts', hosts);
     startup.hosts.push(hosts.wallMs);
@@ -168,10 +166,23 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
       return run.wallMs;
     };
 
+    // The start-up parts of a create, measured in the same moments as the creates (a busy
+    // spell during the baselines would skew the breakdown): --help, and create with a
+    // REDIS_URL whose port is out of range, which stops at the configuration check right
+    // after loading create's modules, before any connection.
+    const timeStartupParts = async (into: ModeFigures) => {
+      const help = await timeCommand(process.execPath, [SNAPCTL_MAIN, '--help'], clientEnv);
+      if (help.code !== 0) throw describeFailure('snapctl --help', help);
+      into.help.push(help.wallMs);
+      const load = await timeCommand(process.execPath, [SNAPCTL_MAIN, 'create', '--vm', domain.name, '--json'], { ...clientEnv, REDIS_URL: 'redis://127.0.0.1:99999' });
+      if (load.code !== 2) throw describeFailure('snapctl create with REDIS_URL port 99999 (expected to stop with exit 2)', load);
+      into.load.push(load.wallMs);
+    };
+
     progress(`snapctl: ${mode}: warm-up, then ${options.runs} snapctl + ${options.runs} virsh creates`);
     await runSnapctl('bench-snapctl-warm-up');
     await runVirsh('bench-virsh-warm-up');
-    const modeFigures: ModeFigures = { mode, snapctl: [], virsh: [], job: [] };
+    const modeFigures: ModeFigures = { mode, snapctl: [], virsh: [], job: [], help: [], load: [] };
     for (let index = 1; index <= options.runs; index += 1) {
       // Alternate the order, so a growing snapshot chain or a busy moment hits both alike.
       if (index % 2 === 1) {
@@ -185,6 +196,7 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
         modeFigures.snapctl.push(snapctl.wallMs);
         modeFigures.job.push(snapctl.jobMs);
       }
+      await timeStartupParts(modeFigures);
     }
     figures.push(modeFigures);
   }
@@ -194,7 +206,6 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
   printTable('Start-up baselines', MEDIAN_HEADERS, [
     medianRow('node -e "" (bare node start-up)', startup.node),
     medianRow('snapctl --help (node + snapctl\'s entry: commander, no command code)', startup.help),
-    medianRow('snapctl create, stopped at the config check (+ create\'s modules: BullMQ, ioredis, zod…)', startup.createLoad),
     medianRow('snapctl hosts --json (+ its modules, connect, read heartbeats and queue depths, close)', startup.hosts),
     medianRow('virsh domname (one virsh query on this libvirt)', startup.virshQuery),
   ]);
@@ -206,16 +217,18 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
     measured: `${helpRatio.toFixed(2)}× (${ms(summarize(startup.help).p50)} / ${ms(summarize(startup.node).p50)} ms)`,
     met: helpRatio <= 3,
   });
-  for (const { mode, snapctl, virsh, job } of figures) {
+  for (const { mode, snapctl, virsh, job, help, load } of figures) {
     const snapctlMedian = summarize(snapctl).p50;
     const virshMedian = summarize(virsh).p50;
     const jobMedian = summarize(job).p50;
-    const helpMedian = summarize(startup.help).p50;
-    const createLoadMedian = summarize(startup.createLoad).p50;
+    const helpMedian = summarize(help).p50;
+    const createLoadMedian = summarize(load).p50;
     printTable(`create --mode ${mode}`, MEDIAN_HEADERS, [
       medianRow('snapctl create … --json (end to end)', snapctl),
       medianRow('virsh snapshot-create-as alone', virsh),
       medianRow("  worker's job time (result durationMs)", job),
+      medianRow('snapctl --help (node + snapctl\'s entry), after each pair', help),
+      medianRow('snapctl create stopped at its config check (+ create\'s modules), after each pair', load),
     ]);
     printTable(`create --mode ${mode}: where the snapctl time goes (medians)`, ['part', 'ms'], [
       ['node start-up + snapctl\'s entry (snapctl --help)', ms(helpMedian)],
