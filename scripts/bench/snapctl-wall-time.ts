@@ -247,6 +247,15 @@ export async function runSnapctlWallTime(options: SnapctlWallTimeOptions, cleanu
       measured: `${createRatio.toFixed(2)}× (${ms(snapctlMedian)} / ${ms(virshMedian)} ms)`,
       met: mode === 'disk-only' ? createRatio <= 3 : null,
     });
+    // The worker's own part (its result's durationMs: resolve the VM, checks, the create and
+    // its read-back) against virsh alone, each pair back to back.
+    const jobRatio = pairedRatio(job, virsh);
+    checks.push({
+      what: `worker job time, create --mode ${mode} / virsh snapshot-create-as alone (median of pair ratios)`,
+      target: mode === 'disk-only' ? '≤ 1.3×' : 'no target',
+      measured: `${jobRatio.toFixed(2)}× (${ms(jobMedian)} / ${ms(virshMedian)} ms)`,
+      met: mode === 'disk-only' ? jobRatio <= 1.3 : null,
+    });
     checks.push({
       what: `snapctl create ${mode}: median / p90`,
       target: 'no target',
