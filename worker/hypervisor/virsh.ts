@@ -62,7 +62,12 @@ type CallKind = 'query' | 'mutation';
 interface SharedVirshState {
   /** Names from the last listing, so that error messages can say "VM web-01" instead of a UUID. */
   domainNames: Map<string, string>;
+  /** Set once this virsh turned out not to know `echo --err`: every command then gets its own process. */
+  oneCommandPerProcess?: boolean;
 }
+
+/** What a virsh without `echo --err` says to a command line that uses it (it then runs none of the line). */
+const NO_ECHO_ERR = /command 'echo' doesn't support option --err|unknown command: 'echo'/;
 
 /**
  * The Hypervisor port over the `virsh` command line. Every call is one virsh process
@@ -341,17 +346,9 @@ export class VirshHypervisor implements Hypervisor {
    * `detail` carries argv, exit code, stderr, duration and whether it timed out.
    */
   private async run(kind: CallKind, subcommand: readonly string[], context: VirshErrorContext): Promise<string> {
-    const command = subcommand[0] ?? 'virsh';
-    const { result, detail, timeoutMs } = await this.spawn(kind, subcommand);
-    const fullContext = this.withHost(context);
-    const error = this.processFailure(command, result, fullContext, timeoutMs, detail) ?? (result.exitCode === 0 ? null : this.classified(result.stderr, fullContext, detail));
-    this.observe(command, result, error);
-    if (error === null) {
-      this.logger?.debug({ argv: detail.argv, durationMs: result.durationMs }, 'virsh succeeded');
-      return result.stdout;
-    }
-    this.logger?.warn({ ...detail, code: error.code }, 'virsh failed');
-    throw error;
+    const [step] = await this.runEach(kind, [{ args: subcommand, context }]);
+    if (step!.error) throw step!.error;
+    return step!.stdout;
   }
 
   /**
@@ -365,11 +362,19 @@ export class VirshHypervisor implements Hypervisor {
     // Short, so that more commands fit a command line; random, so that no output can forge one.
     const mark = `m${randomBytes(4).toString('hex')}`;
     const steps: ScriptStep[] = [];
+    if (this.shared.oneCommandPerProcess) return this.runEach(kind, commands);
     for (const chunk of chunkVirshCommands(commands.map((command) => command.args), mark)) {
       const chunkCommands = commands.slice(steps.length, steps.length + chunk.length);
       const { result, detail, timeoutMs } = await this.spawn(kind, [composeVirshScript(chunk, mark)]);
       const context = this.withHost(chunkCommands[0]?.context ?? {});
       const parts = splitScriptOutput(result.stdout, result.stderr, mark, chunk.length);
+      if (parts === null && result.exitCode === 1 && NO_ECHO_ERR.test(result.stderr)) {
+        // An older virsh: it parses a whole line before running any of it, so nothing of
+        // this one ran. From now on, one process per command, as before command lines.
+        this.shared.oneCommandPerProcess = true;
+        this.logger?.warn({ stderr: result.stderr }, "this virsh has no 'echo --err': running one virsh process per command");
+        return [...steps, ...(await this.runEach(kind, commands.slice(steps.length)))];
+      }
       const failure =
         this.processFailure(label, result, context, timeoutMs, detail) ??
         (parts === null ? this.classified(result.stderr || `virsh ${label} stopped before it ran its commands\n`, context, detail) : null);
@@ -389,6 +394,28 @@ export class VirshHypervisor implements Hypervisor {
       for (const step of chunkSteps) if (step.error) this.logger?.warn({ ...step.error.detail, code: step.error.code }, 'virsh failed');
       this.logger?.debug({ commands: chunk.length, durationMs: result.durationMs }, 'virsh script ran');
       steps.push(...chunkSteps);
+    }
+    return steps;
+  }
+
+  /**
+   * One virsh process per command: each command's stdout and its error (null when it
+   * succeeded). Throws when a process as a whole failed (not started, timed out, killed).
+   * Single calls use it, and {@link runScript} with a virsh without `echo --err`.
+   */
+  private async runEach(kind: CallKind, commands: readonly ScriptCommand[]): Promise<ScriptStep[]> {
+    const steps: ScriptStep[] = [];
+    for (const { args, context } of commands) {
+      const command = args[0] ?? 'virsh';
+      const { result, detail, timeoutMs } = await this.spawn(kind, args);
+      const fullContext = this.withHost(context);
+      const failure = this.processFailure(command, result, fullContext, timeoutMs, detail);
+      const error = failure ?? (result.exitCode === 0 ? null : this.classified(result.stderr, fullContext, detail));
+      this.observe(command, result, error);
+      if (error) this.logger?.warn({ ...detail, code: error.code }, 'virsh failed');
+      else this.logger?.debug({ argv: detail.argv, durationMs: result.durationMs }, 'virsh succeeded');
+      if (failure) throw failure;
+      steps.push({ stdout: result.stdout, error });
     }
     return steps;
   }

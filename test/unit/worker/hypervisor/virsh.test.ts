@@ -325,6 +325,30 @@ describe('VirshHypervisor argv', () => {
   });
 });
 
+describe('VirshHypervisor with a virsh that has no echo --err', () => {
+  it('runs nothing of a refused command line twice: one process per command from then on', async () => {
+    let lines = 0;
+    const { runner, calls, processes } = recordingRunner((args) => {
+      if (args[1] === 'snapshot-dumpxml') return { stdout: snapshotXml('s', 1) };
+      return {};
+    });
+    // What such a virsh says to a line that uses `echo --err`: it parses the whole line first, so runs none of it.
+    const oldVirsh: VirshRunner = async (request) => {
+      if (request.args.length === 2 && /\s/.test(request.args[1]!)) {
+        lines += 1;
+        return { exitCode: 1, signal: undefined, stdout: '', stderr: "error: command 'echo' doesn't support option --err\n", durationMs: 1, timedOut: false };
+      }
+      return runner(request);
+    };
+    const adapter = hypervisor(oldVirsh);
+    expect(await adapter.createSnapshot(UUID, { name: 's', description: 'd', mode: 'disk-only' })).toMatchObject({ name: 's', current: true });
+    expect(await adapter.createSnapshot(UUID, { name: 's', description: 'd', mode: 'disk-only' })).toMatchObject({ name: 's' });
+    expect(lines).toBe(1);
+    expect(calls.map((call) => call.args[1])).toEqual(['snapshot-create-as', 'snapshot-dumpxml', 'snapshot-create-as', 'snapshot-dumpxml']);
+    expect(processes).toHaveLength(4);
+  });
+});
+
 describe('VirshHypervisor failures', () => {
   it('throws the classified error with argv, exit code, stderr and duration in its detail', async () => {
     const stderr = "error: Domain snapshot not found: no domain snapshot with matching name 'pre-upgrade'\n";
