@@ -113,7 +113,7 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
  */
 export function isRedisConnectionError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^READONLY|^LOADING|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN|All sentinels are unreachable|None of startup nodes is available|Cluster isn't ready|Failed to refresh slots cache/.test(
+  return /Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^READONLY|^LOADING|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN|All sentinels are unreachable|None of startup nodes is available|Cluster isn't ready|Failed to refresh slots cache|Too many Cluster redirections/.test(
     message,
   );
 }
@@ -270,6 +270,13 @@ export function createRedisClient(url: string, options: RedisOptions): RedisClie
     ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) } : {}),
     ...(options.enableOfflineQueue !== undefined ? { enableOfflineQueue: options.enableOfflineQueue } : {}),
     ...(options.lazyConnect ? { lazyConnect: true } : {}),
+    // A master that dies is replaced by its replica only after cluster-node-timeout (15 s by
+    // default): until then a command is redirected to it and cannot reach it. Keep trying
+    // for about 20 s (ioredis's default gives up after 16 tries 0.1 s apart), then the
+    // caller's own retry takes over (a job's attempts, the watcher's loop).
+    retryDelayOnFailover: 250,
+    retryDelayOnClusterDown: 250,
+    maxRedirections: 80,
   };
   return new Cluster(nodes, clusterOptions);
 }

@@ -54,6 +54,8 @@ describe('Redis Cluster clients', () => {
       expect(cluster.options.redisOptions).toMatchObject({ username: 'snapbot', password: 'p@ss', maxRetriesPerRequest: 1, connectTimeout: 3_000 });
       expect(cluster.options.redisOptions).not.toHaveProperty('retryStrategy');
       expect(cluster.options.redisOptions).not.toHaveProperty('lazyConnect');
+      // About 20 s of retries while a dead master's replica takes over.
+      expect(cluster.options.maxRedirections! * cluster.options.retryDelayOnFailover!).toBe(20_000);
     } finally {
       client.disconnect();
     }
@@ -71,7 +73,7 @@ describe('Redis Cluster clients', () => {
   });
 
   it("counts a cluster without a reachable node or with its slots moving as Redis away, not as the command's failure", () => {
-    for (const message of ['None of startup nodes is available', "Cluster isn't ready and enableOfflineQueue options is false", 'CLUSTERDOWN The cluster is down', 'TRYAGAIN Multiple keys request during rehashing of slot', 'READONLY You can\'t write against a read only replica.']) {
+    for (const message of ['None of startup nodes is available', "Cluster isn't ready and enableOfflineQueue options is false", 'CLUSTERDOWN The cluster is down', 'TRYAGAIN Multiple keys request during rehashing of slot', 'Too many Cluster redirections. Last error: Error: Connection is closed.', 'READONLY You can\'t write against a read only replica.']) {
       expect(isRedisConnectionError(new Error(message)), message).toBe(true);
     }
     expect(isRedisConnectionError(new Error("CROSSSLOT Keys in request don't hash to the same slot"))).toBe(false);
