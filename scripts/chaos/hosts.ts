@@ -1,18 +1,13 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FakeVirshHost, type FakeVirshFault } from '../../test/fixtures/fake-virsh-host.js';
 
 /**
  * A simulated KVM host for the chaos run: the tests' fake virsh (its state directory,
- * fault injection and `calls.jsonl`), behind a small sh wrapper that also records each
- * call's exit status. The fake logs a call when it starts; the wrapper logs how it ended,
- * so "at most one successful snapshot-create-as per VM and name" is read from what
- * virsh answered, not inferred. A call killed with its process group (the worker's
- * VIRSH_TIMEOUT_MS) leaves no exit record: it did not succeed as far as the worker knew.
+ * fault injection, `calls.jsonl`, and `results.jsonl`, where the fake records how each
+ * command ended). "At most one successful snapshot-create-as per VM and name" is read
+ * from what virsh answered, not inferred, also for a create that ran on a command line
+ * with its read-back. A command killed with its process group (the worker's
+ * VIRSH_TIMEOUT_MS) leaves no result: it did not succeed as far as the worker knew.
  */
-
-const FIELD = '\x1f';
-const RECORD = '\x1e';
 
 export interface VirshExit {
   code: number;
@@ -27,40 +22,16 @@ export interface VmRef {
 export class ChaosHost {
   /** What the worker runs as VIRSH_PATH. */
   readonly virshPath: string;
-  private readonly exitLog: string;
+  /** The scenario's own fault rules, and the one-shot "kill the worker after this VM's create" rules. */
+  private scenarioFaults: FakeVirshFault[] = [];
+  private killRules: FakeVirshFault[] = [];
 
   private constructor(
     readonly hostId: string,
     readonly fake: FakeVirshHost,
     readonly vms: VmRef[],
   ) {
-    this.virshPath = join(fake.stateDir, 'virsh-recorded');
-    this.exitLog = join(fake.stateDir, 'exits.log');
-    writeFileSync(this.exitLog, '');
-    writeFileSync(
-      this.virshPath,
-      [
-        '#!/bin/sh',
-        `${shellQuote(fake.path)} "$@"`,
-        'code=$?',
-        `us=$(printf '\\037')`,
-        'line=$code; for arg in "$@"; do line="$line$us$arg"; done',
-        // One printf, one write(2) to an O_APPEND file: records of concurrent calls do not interleave.
-        `printf '%s\\036' "$line" >> ${shellQuote(this.exitLog)}`,
-        // A token for the VM: SIGKILL the worker right after its snapshot-create-as succeeded
-        // (once: only one rm wins). The fake's own killParent would hit this script instead.
-        'if [ "$code" -eq 0 ]; then',
-        '  for arg in "$@"; do case "$arg" in --domain=*) domain="${arg#--domain=}" ;; esac; done',
-        '  case " $* " in *" snapshot-create-as "*)',
-        `    token=${shellQuote(join(fake.stateDir, 'kill-worker-after-create.'))}"$domain"`,
-        '    if [ -e "$token" ] && rm "$token" 2>/dev/null; then kill -9 "$PPID"; fi ;;',
-        '  esac',
-        'fi',
-        'exit $code',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
+    this.virshPath = fake.path;
   }
 
   static async create(hostId: string, vmCount: number): Promise<ChaosHost> {
@@ -70,33 +41,28 @@ export class ChaosHost {
     return new ChaosHost(hostId, fake, vms);
   }
 
-  /** The worker's environment for this host (the wrapper needs nothing else). */
+  /** The worker's environment for this host. */
   get env(): Record<string, string> {
     return { VIRSH_PATH: this.virshPath, ...this.fake.env };
   }
 
   /**
    * The worker that runs the next successful snapshot-create-as of `vm` is SIGKILLed right
-   * after it (virsh succeeded; the worker never reports): what the fake's killParent does,
-   * done by the wrapper, which is the fake's parent here.
+   * after it (virsh succeeded; the worker never reports): the fake's killParent, once.
    */
   killWorkerAfterCreate(vm: VmRef): void {
-    writeFileSync(join(this.fake.stateDir, `kill-worker-after-create.${vm.uuid}`), '');
+    this.killRules.push({ match: { subcommand: 'snapshot-create-as', domain: vm.uuid }, killParent: true, times: 1 });
+    this.fake.setFaults([...this.killRules, ...this.scenarioFaults]);
   }
 
   setFaults(rules: FakeVirshFault[]): void {
-    this.fake.setFaults(rules);
+    this.scenarioFaults = rules;
+    this.fake.setFaults([...this.killRules, ...rules]);
   }
 
-  /** Every call that ended (exit status recorded), in the order they ended. */
+  /** Every command that ended (not killed or hung), in the order they ended: 0 when it succeeded. */
   exits(): VirshExit[] {
-    return readFileSync(this.exitLog, 'utf8')
-      .split(RECORD)
-      .filter((record) => record !== '')
-      .map((record) => {
-        const [code, ...argv] = record.split(FIELD);
-        return { code: Number(code), argv };
-      });
+    return this.fake.results().map(({ argv, ok }) => ({ code: ok ? 0 : 1, argv }));
   }
 
   /** Snapshot names (of one VM) that the host holds now. */
@@ -135,8 +101,4 @@ export function mutationTally(host: ChaosHost, subcommand: string): Map<string, 
     else value.failed += 1;
   }
   return tally;
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", "'\\''")}'`;
 }

@@ -41,7 +41,7 @@ export async function libvirtdScenario(context: ChaosContext, options: LibvirtdO
       timeoutMs: options.timeoutMs,
       inspect(hosts) {
         // Calls that started while libvirtd was down (a call's own latency may carry it past the end).
-        for (const host of hosts) refusedCalls += host.fake.calls().filter((call) => call.at >= downAt && call.at < upAt).length;
+        for (const host of hosts) refusedCalls += host.fake.processes().filter((call) => call.at >= downAt && call.at < upAt).length;
         return [];
       },
       async chaos(scene) {
@@ -82,7 +82,7 @@ export async function libvirtdScenario(context: ChaosContext, options: LibvirtdO
     figures,
     notes: [
       ...wrongRecordNotes(check),
-      `libvirtd down for ${downFor} ms: ${refusedCalls} virsh calls started meanwhile (answered "failed to connect to the hypervisor"); ${check?.retried ?? 0} jobs took more than one attempt and completed`,
+      `libvirtd down for ${downFor} ms: ${refusedCalls} virsh processes started meanwhile (answered "failed to connect to the hypervisor"); ${check?.retried ?? 0} jobs took more than one attempt and completed`,
     ],
     problems,
   };

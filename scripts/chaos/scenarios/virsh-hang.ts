@@ -48,9 +48,11 @@ export async function virshHangScenario(context: ChaosContext, options: VirshHan
       inspect(hosts) {
         // The hung virsh processes were killed with their process group, not left behind.
         for (const host of hosts) {
-          for (const call of host.fake.calls()) {
-            if (!call.argv.includes('snapshot-create-as')) continue;
-            if (isSameCallRunning(call)) leftovers.push(call.pid);
+          // Processes, not commands: a create runs on a command line with its read-back, and
+          // the process's own argv (that line) is what /proc shows.
+          for (const call of host.fake.processes()) {
+            const creates = call.commands ? call.commands.some(([name]) => name === 'snapshot-create-as') : call.argv.includes('snapshot-create-as');
+            if (creates && isSameCallRunning(call)) leftovers.push(call.pid);
           }
         }
         return [];
