@@ -22,6 +22,11 @@ export interface RedisCluster {
    * that replica answers as master and the cluster is ok again. Resolves with the ports.
    */
   failover(key: string): Promise<{ from: number; to: number }>;
+  /**
+   * SIGKILL to the master serving `key`'s slot, then waits until its replica has taken
+   * over (after cluster-node-timeout, 2 s here). Resolves with the ports.
+   */
+  killMaster(key: string): Promise<{ from: number; to: number }>;
   stop(): Promise<void>;
 }
 
@@ -133,6 +138,12 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
         return true;
       }, 'the cluster to name the new master', 30_000);
       await waitFor(clusterOk, 'the cluster to be ok again', 30_000);
+      return { from: master, to: replica };
+    },
+    async killMaster(key: string) {
+      const { master, replica } = await shardOf(key);
+      nodes.find((node) => node.port === master)!.process.kill('SIGKILL');
+      await waitFor(async () => /role:master/.test(String(await oneShot(replica, password, ['INFO', 'replication']))), 'the replica to take over', 30_000);
       return { from: master, to: replica };
     },
     async stop() {

@@ -23,8 +23,9 @@ import { startWorkerProcess } from '../helpers/worker-process.js';
  * password. A worker process, the control plane and snapctl find it from
  * REDIS_CLUSTER_NODES; every key shares the prefix's hash tag, so everything lives in one
  * slot. `CLUSTER FAILOVER` on the replica of that slot's master in the middle of a fleet
- * run: every target settles, no job is lost, every VM gets one snapshot, and the worker
- * takes new jobs from the new master.
+ * run, and in a second run (another prefix) its slot's master killed outright: every
+ * target settles, no job is lost, every VM gets one snapshot, and the worker takes new
+ * jobs from the new master.
  */
 let cluster: RedisCluster;
 let fake: FakeVirshHost;
@@ -83,39 +84,7 @@ describe('Redis Cluster', () => {
     await confirmFleet(core, plan.id, ADMIN);
 
     // Fail over the shard that holds every key, once a few targets are done and others are running.
-    let failover: { from: number; to: number; ms: number } | undefined;
-    const switched = (async () => {
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        const run = await getFleetRun(core!, plan.id).catch(() => null);
-        const states = [...(run?.targets.values() ?? [])].map((target) => target.state);
-        if (states.filter((state) => state === 'done').length >= 3 && states.includes('running')) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const started = Date.now();
-      const { from, to } = await cluster.failover(prefix);
-      failover = { from, to, ms: Date.now() - started };
-    })();
-    const [summary] = await Promise.all([watchFleetRun(core, plan.id, { pollMs: 200 }), switched]);
-    console.info(`cluster failover ${JSON.stringify(failover)}, run ${Math.round(summary.durationMs)} ms`);
-    expect(failover!.to).not.toBe(failover!.from);
-    expect(summary.counts).toMatchObject({ done: VMS.length, failed: 0, cancelled: 0 });
-    for (const vm of VMS) {
-      const snapshots = fake.domain(vm).snapshots;
-      expect(snapshots.map((snapshot) => snapshot.name), vm).toEqual(['across-cluster-failover']);
-      expect(splitJobMarker(snapshots[0]!.description).jobId).toMatch(new RegExp(`^fleet-${plan.id}-`));
-    }
-    // No job lost: every one of the run's jobs ends completed.
-    const queue = core.queueFor('kvm-cl');
-    const jobStates = () => Promise.all(plan.targets.map((target) => queue.getJobState(fleetJobId(plan.id, target.index))));
-    const settledBy = Date.now() + 30_000;
-    let states = await jobStates();
-    while (states.some((state) => state !== 'completed') && Date.now() < settledBy) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      states = await jobStates();
-    }
-    expect(states.filter((state) => state !== 'completed'), JSON.stringify(states)).toEqual([]);
-
+    await runAcrossSwitch(core, plan, 'kvm-cl', 'across-cluster-failover', () => cluster.failover(prefix));
     // The worker still consumes: a new job goes through the new master.
     fake.setFaults([]);
     const created = await runJob(core, { kind: 'create', host: 'kvm-cl', vm: 'cl-00', uuid: fake.domain('cl-00').uuid, name: 'after-cluster-failover', mode: 'disk-only', requestedBy: ADMIN.id }, { timeoutMs: 30_000 });
@@ -165,4 +134,67 @@ describe('Redis Cluster', () => {
       }
     }
   }, 240_000);
+
+  it("runs a fleet across the loss of the master holding every key (SIGKILL): its replica takes over, every target still settles once", async () => {
+    await control?.stop('SIGTERM');
+    await worker?.stop('SIGTERM');
+    await core?.close();
+    const prefix = uniquePrefix('cluster-kill');
+    const env = { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: cluster.password };
+    fake.setFaults([{ match: { subcommand: 'snapshot-create-as' }, latencyMs: 600 }]);
+    worker = await startWorkerProcess({ redisUrl: '', prefix, hostId: 'kvm-kill', fake, env: { ...env, WORKER_CONCURRENCY: '2' } });
+    core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redisUrlOf({ ...env, SNAPBOT_PREFIX: prefix }), prefix, logger: createLogger('test', 'silent'), redisReconnect: 'forever' });
+    const plan = await planFleet(core, { action: 'snapshot', target: 'cl-*', name: 'across-lost-master', requester: { id: ADMIN.id, userId: ADMIN.userId, displayName: 'ada' }, actor: ADMIN, origin: 'discord' });
+    await confirmFleet(core, plan.id, ADMIN);
+    await runAcrossSwitch(core, plan, 'kvm-kill', 'across-lost-master', () => cluster.killMaster(prefix));
+    fake.setFaults([]);
+    const created = await runJob(core, { kind: 'create', host: 'kvm-kill', vm: 'cl-02', uuid: fake.domain('cl-02').uuid, name: 'after-lost-master', mode: 'disk-only', requestedBy: ADMIN.id }, { timeoutMs: 30_000 });
+    expect(created.snapshot.name).toBe('after-lost-master');
+  }, 240_000);
 });
+
+/**
+ * Watches a confirmed fleet run while `change` switches the master of the prefix's slot
+ * (once three targets are done and another runs), then asserts what an operator relies
+ * on: every target done, one snapshot per VM made by the run, every job completed.
+ */
+async function runAcrossSwitch(
+  core: SnapbotCore,
+  plan: Awaited<ReturnType<typeof planFleet>>,
+  hostId: string,
+  name: string,
+  change: () => Promise<{ from: number; to: number }>,
+): Promise<void> {
+  let failover: { from: number; to: number; ms: number } | undefined;
+  const switched = (async () => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const run = await getFleetRun(core, plan.id).catch(() => null);
+      const states = [...(run?.targets.values() ?? [])].map((target) => target.state);
+      if (states.filter((state) => state === 'done').length >= 3 && states.includes('running')) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const started = Date.now();
+    const { from, to } = await change();
+    failover = { from, to, ms: Date.now() - started };
+  })();
+  const [summary] = await Promise.all([watchFleetRun(core, plan.id, { pollMs: 200 }), switched]);
+  console.info(`cluster failover ${JSON.stringify(failover)}, run ${Math.round(summary.durationMs)} ms`);
+  expect(failover!.to).not.toBe(failover!.from);
+  expect(summary.counts, JSON.stringify(summary.failures)).toMatchObject({ done: VMS.length, failed: 0, cancelled: 0 });
+  for (const vm of VMS) {
+    const snapshots = fake.domain(vm).snapshots.filter((snapshot) => snapshot.name === name);
+    expect(snapshots, vm).toHaveLength(1);
+    expect(splitJobMarker(snapshots[0]!.description).jobId).toMatch(new RegExp(`^fleet-${plan.id}-`));
+  }
+  // No job lost: every one of the run's jobs ends completed.
+  const queue = core.queueFor(hostId);
+  const jobStates = () => Promise.all(plan.targets.map((target) => queue.getJobState(fleetJobId(plan.id, target.index))));
+  const settledBy = Date.now() + 30_000;
+  let states = await jobStates();
+  while (states.some((state) => state !== 'completed') && Date.now() < settledBy) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    states = await jobStates();
+  }
+  expect(states.filter((state) => state !== 'completed'), JSON.stringify(states)).toEqual([]);
+}
