@@ -17,6 +17,8 @@ export function approvalKeys(prefix: string) {
     toAct: `${prefix}:approvals:to-act`,
     /** List: request ids opened outside Discord, for a bot to post in the channel. */
     toPost: `${prefix}:approvals:to-post`,
+    /** Set: expired request ids whose chat message still shows live buttons, until a bot redraws it. */
+    expiredToShow: `${prefix}:approvals:expired-to-show`,
   };
 }
 

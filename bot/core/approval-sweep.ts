@@ -1,12 +1,28 @@
-import { approvedNotActed, expireDueApprovals, genuineApproval, getApproval, isGenuineRequest, markActedOn, markBotAlive, takeApprovalToPost, type ApprovalState } from './approvals.js';
+import {
+  approvedNotActed,
+  expireDueApprovals,
+  expiredToShow,
+  genuineApproval,
+  getApproval,
+  isGenuineRequest,
+  markActedOn,
+  markBotAlive,
+  markExpiryShown,
+  takeApprovalToPost,
+  type ApprovalState,
+} from './approvals.js';
 import type { SnapbotCore } from './core.js';
 import { fleetMirror, getFleetRun, startFleetRun } from './fleet/index.js';
 import { activateApprovedSchedule } from './schedules/manage.js';
 
 /** What an adapter shows for the sweep's findings; core has already done the platform-neutral part. */
 export interface ApprovalSweepHandlers {
-  /** A request expired (its buttons must go dead). */
-  expired(state: ApprovalState): Promise<void>;
+  /**
+   * An expired request whose message still shows live buttons: redraw it. Asked again at
+   * every sweep until it succeeds, by whichever process sweeps, also for requests another
+   * process expired. Without it (no chat), they wait for a process that has one.
+   */
+  expired?(state: ApprovalState): Promise<void>;
   /** A request opened outside the chat (snapctl), to post. Without it (no chat to post in) the requests stay queued for a process that has one. */
   toPost?(state: ApprovalState): Promise<void>;
   /**
@@ -26,8 +42,18 @@ export interface ApprovalSweepHandlers {
  */
 export async function sweepApprovals(core: SnapbotCore, handlers: ApprovalSweepHandlers, options: { aliveTtlMs?: number } = {}): Promise<void> {
   const report = (what: string) => (error: unknown) => core.logger.warn({ err: error }, `approval sweep: ${what} failed`);
-  for (const state of await expireDueApprovals(core, (subject) => fleetMirror(core, subject))) {
-    await handlers.expired(state).catch(report('showing an expiry'));
+  await expireDueApprovals(core, (subject) => fleetMirror(core, subject));
+  if (handlers.expired) {
+    for (const id of await expiredToShow(core)) {
+      const state = await getApproval(core, id);
+      // Gone (past its retention) or somehow not expired: nothing to show.
+      if (state?.status !== 'expired' || !state.message) {
+        await markExpiryShown(core, id);
+        continue;
+      }
+      const shown = await handlers.expired(state).then(() => true, report('showing an expiry'));
+      if (shown) await markExpiryShown(core, id);
+    }
   }
   const { toPost } = handlers;
   for (let id = toPost ? await takeApprovalToPost(core) : null; toPost && id !== null; id = await takeApprovalToPost(core)) {

@@ -154,13 +154,17 @@ end
 return {'counted', count}
 `;
 
-// KEYS: request hash, pending zset, [mirror hash]. ARGV: request id. Returns 1 when this call expired it.
-const EXPIRE_SCRIPT = `${MIRROR_LUA.replaceAll('MIRROR', '3')}
+// KEYS: request hash, pending zset, expired-to-show set, [mirror hash]. ARGV: request id.
+// Returns 1 when this call expired it. A request with a chat message is listed to be
+// redrawn in the same step, so whichever process expires it (snapctl, a control process
+// without Discord, a bot that dies next), a bot redraws it later.
+const EXPIRE_SCRIPT = `${MIRROR_LUA.replaceAll('MIRROR', '4')}
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'pending' then redis.call('ZREM', KEYS[2], ARGV[1]) return 0 end
 if now() < tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs')) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'expired')
 redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'message') == 1 then redis.call('SADD', KEYS[3], ARGV[1]) end
 mirror('expired')
 return 1
 `;
@@ -353,6 +357,16 @@ export async function getApproval(core: SnapbotCore, id: string): Promise<Approv
   };
 }
 
+/** Expired requests whose chat message still shows live buttons (listed when they expired). */
+export async function expiredToShow(core: SnapbotCore): Promise<string[]> {
+  return core.redis.smembers(approvalKeys(core.prefix).expiredToShow);
+}
+
+/** The request's message shows it expired (or it has none to show): off the list. */
+export async function markExpiryShown(core: SnapbotCore, id: string): Promise<void> {
+  await core.redis.srem(approvalKeys(core.prefix).expiredToShow, id);
+}
+
 export async function setApprovalMessage(core: SnapbotCore, id: string, message: { channelId: string; messageId: string }): Promise<void> {
   await core.redis.hset(approvalKeys(core.prefix).request(id), 'message', JSON.stringify(message));
 }
@@ -429,7 +443,7 @@ export async function expireDueApprovals(core: SnapbotCore, mirrorOf: (subject: 
   for (const id of due) {
     const before = await getApproval(core, id);
     const mirror = before ? mirrorKeys(mirrorOf(before.request.subject)) : [];
-    const changed = (await core.redis.eval(EXPIRE_SCRIPT, 2 + mirror.length, keys.request(id), keys.pending, ...mirror, id)) as number;
+    const changed = (await core.redis.eval(EXPIRE_SCRIPT, 3 + mirror.length, keys.request(id), keys.pending, keys.expiredToShow, ...mirror, id)) as number;
     if (changed !== 1) continue;
     await core.redis.expire(keys.request(id), CLOSED_RETENTION_SECONDS);
     const state = await getApproval(core, id);

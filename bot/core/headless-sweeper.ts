@@ -20,8 +20,8 @@ export function startHeadlessSweeper(core: SnapbotCore, options: { intervalMs?: 
     if (busy || stopping.signal.aborted) return;
     busy = true;
     try {
+      // No `expired` handler: messages of expired requests wait for a process that serves Discord.
       await sweepApprovals(core, {
-        expired: async () => undefined,
         approved: async (state) => {
           // A fleet run was started by the sweep itself; its watcher is adopted below.
           if (state.request.subject.kind !== 'snapshot' || running.has(state.request.id)) return;

@@ -1,8 +1,10 @@
+import { DiscordAPIError } from 'discord.js';
 import { sweepApprovals } from '../core/approval-sweep.js';
 import { takeNotice } from '../core/audit.js';
 import { claimFleetWatcher, getFleetRun, orphanedFleetRuns } from '../core/fleet/index.js';
 import { takeFiringToPost, type FiringToPost } from '../core/schedules/store.js';
 import { postApprovalRequest, refreshApprovalMessage, runApprovedSnapshot } from './approval-messages.js';
+import { isRefusal, UNKNOWN_MESSAGE } from './channel-messenger.js';
 import type { BotContext } from './context.js';
 import { followRun } from './fleet-summary-message.js';
 import { escapeText } from './render/escape.js';
@@ -24,7 +26,7 @@ export function startSweeper(context: BotContext, intervalMs = 2_000): () => voi
       await sweepApprovals(
         context.core,
         {
-          expired: (state) => refreshApprovalMessage(context, state.request.id),
+          expired: (state) => showExpiry(context, state.request.id),
           toPost: async (state) => void (await postApprovalRequest(context, state, null)),
           // A fleet run was started by core; its summary is adopted below.
           approved: async (state) =>
@@ -46,6 +48,22 @@ export function startSweeper(context: BotContext, intervalMs = 2_000): () => voi
   void sweep();
   const timer = setInterval(() => void sweep(), intervalMs);
   return () => clearInterval(timer);
+}
+
+/**
+ * Redraws an expired request's message with dead buttons. A failure that may pass (Discord
+ * not reachable yet, this client not ready after a restart) throws, and core asks again at
+ * the next sweep; one that cannot (the message or channel deleted, no access) is logged
+ * once and taken as done: there is nothing left to redraw.
+ */
+async function showExpiry(context: BotContext, id: string): Promise<void> {
+  try {
+    await refreshApprovalMessage(context, id);
+  } catch (error) {
+    const gone = error instanceof DiscordAPIError && error.code === UNKNOWN_MESSAGE;
+    if (!gone && !isRefusal(error)) throw error;
+    context.logger.warn({ err: error, request: id }, 'could not show an expired request: Discord refused the edit for good; not trying again');
+  }
 }
 
 async function postNotices(context: BotContext): Promise<void> {

@@ -7,6 +7,7 @@ import {
   decideApproval,
   describeRequest,
   expireDueApprovals,
+  expiredToShow,
   genuineApproval,
   getApproval,
   isGenuineRequest,
@@ -20,6 +21,7 @@ import {
   type ApprovalSubject,
   type SnapshotSubject,
 } from '../../../../bot/core/approvals.js';
+import { sweepApprovals } from '../../../../bot/core/approval-sweep.js';
 import { readAudit } from '../../../../bot/core/audit.js';
 import type { Actor } from '../../../../bot/core/authorize.js';
 import { SnapbotCore } from '../../../../bot/core/core.js';
@@ -108,6 +110,49 @@ describe('approval expiry', () => {
     const { request } = await openFleetRequest(15);
     const [seconds] = await core.redis.time();
     expect(Math.abs(Date.parse(request.expiresAt) - (Number(seconds) * 1000 + 15 * 60_000))).toBeLessThan(5_000);
+  });
+});
+
+describe('showing an expiry', () => {
+  it('lists an expired request that has a message until a sweep redraws it, whoever expired it, and asks again after a failed redraw', async () => {
+    const withMessage = await openFleetRequest(0.01);
+    await setApprovalMessage(core, withMessage.id, { channelId: '1', messageId: '2' });
+    const withoutMessage = await openFleetRequest(0.01);
+    await sleep(1_000);
+    // Expired by a process that shows nothing (snapctl waiting, a control process without Discord).
+    await sweepApprovals(core, { approved: async () => undefined });
+    expect((await getApproval(core, withMessage.id))?.status).toBe('expired');
+    expect((await getApproval(core, withoutMessage.id))?.status).toBe('expired');
+    expect(await expiredToShow(core)).toContain(withMessage.id);
+    expect(await expiredToShow(core)).not.toContain(withoutMessage.id);
+
+    const shown: string[] = [];
+    let failing = true;
+    const handlers = {
+      approved: async () => undefined,
+      expired: async (state: { request: { id: string } }) => {
+        if (failing) throw new Error('Discord is not reachable yet');
+        shown.push(state.request.id);
+      },
+    };
+    await sweepApprovals(core, handlers);
+    expect(await expiredToShow(core)).toContain(withMessage.id);
+    failing = false;
+    await sweepApprovals(core, handlers);
+    expect(shown.filter((id) => id === withMessage.id)).toHaveLength(1);
+    expect(await expiredToShow(core)).not.toContain(withMessage.id);
+    await sweepApprovals(core, handlers);
+    expect(shown.filter((id) => id === withMessage.id)).toHaveLength(1);
+  });
+
+  it('takes off the list, without asking, a request that is gone or was listed by hand while still pending', async () => {
+    const pending = await openFleetRequest(15);
+    await core.redis.sadd(approvalKeys(core.prefix).expiredToShow, pending.id, 'no-such-request');
+    const asked: string[] = [];
+    await sweepApprovals(core, { approved: async () => undefined, expired: async (state) => void asked.push(state.request.id) });
+    expect(asked).toEqual([]);
+    expect(await expiredToShow(core)).toEqual([]);
+    expect((await getApproval(core, pending.id))?.status).toBe('pending');
   });
 });
 
