@@ -777,7 +777,16 @@ function report(options: FleetBenchOptions, configurations: readonly Configurati
           { what: `Redis used_memory after a run, latency on ${label}`, target: 'no target', measured: `${mib(usedAfter)} MiB (+${mib(growth)} MiB in the run)`, met: null },
         );
       } else {
-        checks.push({ what: `${configuration.label}, ${configTotal} VMs, latency on ${label}`, target: `ideal ${seconds(idealMs)}`, measured: `${seconds(wall)} (${(wall / idealMs).toFixed(1)} ×)`, met: null });
+        checks.push(
+          { what: `${configuration.label}, ${configTotal} VMs, latency on ${label}`, target: `ideal ${seconds(idealMs)}`, measured: `${seconds(wall)} (${(wall / idealMs).toFixed(1)} ×)`, met: null },
+          // Issue 13's per-host figure: one host whose worker has the CPU to itself.
+          {
+            what: `${configuration.label}: wall vs xargs -P ${configSlots} of the job's critical-path calls, latency on ${label}`,
+            target: `≤ ${FLEET_VS_XARGS_TARGET_RATIO} ×`,
+            measured: `${(wall / chainWall).toFixed(2)} × (${seconds(wall)} / ${seconds(chainWall)})`,
+            met: wall / chainWall <= FLEET_VS_XARGS_TARGET_RATIO,
+          },
+        );
       }
     }
     if (main) checks.push({ what: `xargs -P ${configSlots}: ${configTotal} fake creates`, target: 'baseline', measured: `${seconds(createWall)} (${(createWall / idealMs).toFixed(2)} × ideal)`, met: null });
