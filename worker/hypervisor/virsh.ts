@@ -121,7 +121,7 @@ export class VirshHypervisor implements Hypervisor {
 
   /**
    * The whole host for the inventory: every domain with its state and snapshot names. Two
-   * virsh processes up to ~500 VMs, one more per ~500 after (a command line has a size
+   * virsh processes up to ~570 VMs, one more per ~570 after (a command line has a size
    * limit), instead of 4 per VM.
    */
   async readInventory(): Promise<InventoryDomain[]> {
@@ -161,7 +161,7 @@ export class VirshHypervisor implements Hypervisor {
     const steps = await this.runScript(
       'query',
       withSnapshots ? 'inventory' : 'list',
-      domains.flatMap(({ uuid }, index) => perDomain[index]!.map(({ args }) => ({ args, context: { vm: this.shared.domainNames.get(uuid) ?? uuid } }))),
+      domains.flatMap(({ name }, index) => perDomain[index]!.map(({ args }) => ({ args, context: { vm: name } }))),
     );
     const found: InventoryDomain[] = [];
     let next = 0;
