@@ -2,8 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { findFreePort } from '../../scripts/redis-server.js';
+import { redisOneShot, waitFor } from './redis-probe.js';
 
 /**
  * A Redis Cluster on loopback, from the Debian `redis-server` binary alone: three masters
@@ -50,7 +50,7 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
     taken.add(port);
     return port;
   };
-  const ping = (port: number) => oneShot(port, password, ['PING']);
+  const ping = (port: number) => redisOneShot(port, ['PING'], password);
   /** One node on fresh ports; again on others when it exits before answering (a port taken meanwhile). */
   const startNode = async (attempt = 1): Promise<ClusterNode> => {
     const port = await freshPort();
@@ -94,7 +94,7 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
   if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}`);
   const clusterOk = async () => {
     for (const node of nodes) {
-      if (!/cluster_state:ok/.test(String(await oneShot(node.port, password, ['CLUSTER', 'INFO'])))) return false;
+      if (!/cluster_state:ok/.test(String(await redisOneShot(node.port, ['CLUSTER', 'INFO'], password)))) return false;
     }
     return true;
   };
@@ -102,7 +102,7 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
   // Every replica linked to its master, so that a failover has a replica in step to promote.
   await waitFor(async () => {
     for (const node of nodes) {
-      const info = String(await oneShot(node.port, password, ['INFO', 'replication']));
+      const info = String(await redisOneShot(node.port, ['INFO', 'replication'], password));
       if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return false;
     }
     return true;
@@ -110,8 +110,8 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
 
   /** The slot map as `port` sees it: the master of `key`'s slot and its replicas (null when it cannot say). */
   const slotOwners = async (key: string, port = nodes[0]!.port) => {
-    const slot = Number(await oneShot(port, password, ['CLUSTER', 'KEYSLOT', key]));
-    const ranges = (await oneShot(port, password, ['CLUSTER', 'SLOTS'])) as Array<[number, number, ...Array<[string, number, string]>]> | null;
+    const slot = Number(await redisOneShot(port, ['CLUSTER', 'KEYSLOT', key], password));
+    const ranges = (await redisOneShot(port, ['CLUSTER', 'SLOTS'], password)) as Array<[number, number, ...Array<[string, number, string]>]> | null;
     const range = ranges?.find(([from, to]) => slot >= from && slot <= to);
     if (!range) return null;
     const [, , master, ...replicas] = range;
@@ -129,9 +129,9 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
     shardOf,
     async failover(key: string) {
       const { master, replica } = await shardOf(key);
-      const answer = await oneShot(replica, password, ['CLUSTER', 'FAILOVER']);
+      const answer = await redisOneShot(replica, ['CLUSTER', 'FAILOVER'], password);
       if (answer !== 'OK') throw new Error(`CLUSTER FAILOVER on ${replica} answered ${String(answer)}`);
-      await waitFor(async () => /role:master/.test(String(await oneShot(replica, password, ['INFO', 'replication']))), 'the replica to take over', 30_000);
+      await waitFor(async () => /role:master/.test(String(await redisOneShot(replica, ['INFO', 'replication'], password))), 'the replica to take over', 30_000);
       // Every node's slot map names the new master (the old one becomes its replica a moment later).
       await waitFor(async () => {
         for (const node of nodes) if ((await slotOwners(key, node.port))?.master !== replica) return false;
@@ -143,7 +143,7 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
     async killMaster(key: string) {
       const { master, replica } = await shardOf(key);
       nodes.find((node) => node.port === master)!.process.kill('SIGKILL');
-      await waitFor(async () => /role:master/.test(String(await oneShot(replica, password, ['INFO', 'replication']))), 'the replica to take over', 30_000);
+      await waitFor(async () => /role:master/.test(String(await redisOneShot(replica, ['INFO', 'replication'], password))), 'the replica to take over', 30_000);
       return { from: master, to: replica };
     },
     async stop() {
@@ -160,25 +160,4 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function oneShot(port: number, password: string, command: string[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await client.call(command[0]!, ...command.slice(1));
-  } catch {
-    return null;
-  } finally {
-    client.disconnect();
-  }
-}
-
-async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { findFreePort, startRedisServer, type RedisServerHandle } from '../../scripts/redis-server.js';
+import { redisOneShot, waitFor } from './redis-probe.js';
 
 /**
  * A Sentinel group on loopback, from the Debian `redis-server` binary alone: one master,
@@ -33,7 +34,7 @@ export async function startSentinelGroup(name = 'snapbot-ha'): Promise<SentinelG
   await admin.call('REPLICAOF', '127.0.0.1', String(masterPort));
   admin.disconnect();
   await waitFor(async () => {
-    const info = await oneShot(replicaPort, ['INFO', 'replication']);
+    const info = await redisOneShot(replicaPort, ['INFO', 'replication']);
     return /master_link_status:up/.test(String(info));
   }, 'the replica to sync');
 
@@ -58,17 +59,17 @@ export async function startSentinelGroup(name = 'snapbot-ha'): Promise<SentinelG
     sentinels.push({ port, process: child });
   }
   for (const sentinel of sentinels) {
-    await waitFor(async () => String(await oneShot(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', name])).includes(String(masterPort)), `Sentinel ${sentinel.port} to watch the master`);
+    await waitFor(async () => String(await redisOneShot(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', name])).includes(String(masterPort)), `Sentinel ${sentinel.port} to watch the master`);
   }
   // Each Sentinel must know the replica and the other Sentinels before a failover can be agreed on.
   await waitFor(async () => {
-    const replicas = await oneShot(sentinels[0]!.port, ['SENTINEL', 'replicas', name]);
-    const others = await oneShot(sentinels[0]!.port, ['SENTINEL', 'sentinels', name]);
+    const replicas = await redisOneShot(sentinels[0]!.port, ['SENTINEL', 'replicas', name]);
+    const others = await redisOneShot(sentinels[0]!.port, ['SENTINEL', 'sentinels', name]);
     return Array.isArray(replicas) && replicas.length === 1 && Array.isArray(others) && others.length === 2;
   }, 'the Sentinels to discover the replica and each other', 30_000);
 
   const masterPortNow = async () => {
-    const address = (await oneShot(sentinels[0]!.port, ['SENTINEL', 'get-master-addr-by-name', name])) as string[];
+    const address = (await redisOneShot(sentinels[0]!.port, ['SENTINEL', 'get-master-addr-by-name', name])) as string[];
     return Number(address[1]);
   };
   return {
@@ -78,10 +79,10 @@ export async function startSentinelGroup(name = 'snapbot-ha'): Promise<SentinelG
     masterPort: masterPortNow,
     async failover() {
       const from = await masterPortNow();
-      await oneShot(sentinels[0]!.port, ['SENTINEL', 'FAILOVER', name]);
+      await redisOneShot(sentinels[0]!.port, ['SENTINEL', 'FAILOVER', name]);
       await waitFor(async () => (await masterPortNow()) !== from, 'the Sentinels to name a new master', 30_000);
       const to = await masterPortNow();
-      await waitFor(async () => /role:master/.test(String(await oneShot(to, ['INFO', 'replication']))), 'the new master to take writes', 30_000);
+      await waitFor(async () => /role:master/.test(String(await redisOneShot(to, ['INFO', 'replication']))), 'the new master to take writes', 30_000);
       return { from, to };
     },
     async stop() {
@@ -90,25 +91,4 @@ export async function startSentinelGroup(name = 'snapbot-ha'): Promise<SentinelG
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function oneShot(port: number, command: string[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await client.call(command[0]!, ...command.slice(1));
-  } catch {
-    return null;
-  } finally {
-    client.disconnect();
-  }
-}
-
-async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

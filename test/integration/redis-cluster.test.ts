@@ -17,6 +17,7 @@ import { parseJsonOutput, runSnapctl, type SpawnedProcess } from '../helpers/pro
 import { uniquePrefix } from '../helpers/redis.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { settledJobStates } from '../helpers/jobs.js';
 
 /**
  * Redis Cluster (issue 12): three masters and a replica each on loopback, with a
@@ -189,12 +190,6 @@ async function runAcrossSwitch(
   }
   // No job lost: every one of the run's jobs ends completed.
   const queue = core.queueFor(hostId);
-  const jobStates = () => Promise.all(plan.targets.map((target) => queue.getJobState(fleetJobId(plan.id, target.index))));
-  const settledBy = Date.now() + 30_000;
-  let states = await jobStates();
-  while (states.some((state) => state !== 'completed') && Date.now() < settledBy) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    states = await jobStates();
-  }
+  const states = await settledJobStates(queue, plan.targets.map((target) => fleetJobId(plan.id, target.index)));
   expect(states.filter((state) => state !== 'completed'), JSON.stringify(states)).toEqual([]);
 }

@@ -19,6 +19,7 @@ import type { SpawnedProcess } from '../helpers/processes.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { startSentinelGroup, type SentinelGroup } from '../helpers/redis-sentinel.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
+import { settledJobStates } from '../helpers/jobs.js';
 
 /**
  * `SENTINEL FAILOVER` in the middle of a fleet run (issue 12): one master, one replica,
@@ -132,13 +133,7 @@ describe('Redis behind Sentinel, failing over mid-run', () => {
     // No job lost: every one of the run's jobs ends completed in its queue on the new master.
     // A job whose completion the old master took runs again (and finds its snapshot), so it may finish after its target.
     const queue = core.queueFor('kvm-fo');
-    const jobStates = () => Promise.all(plan.targets.map((target) => queue.getJobState(fleetJobId(plan.id, target.index))));
-    const settledBy = Date.now() + 30_000;
-    let states = await jobStates();
-    while (states.some((state) => state !== 'completed') && Date.now() < settledBy) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      states = await jobStates();
-    }
+    const states = await settledJobStates(queue, plan.targets.map((target) => fleetJobId(plan.id, target.index)));
     expect(states.filter((state) => state !== 'completed'), JSON.stringify(states)).toEqual([]);
 
     // The worker still consumes: a new job goes through the new master.
