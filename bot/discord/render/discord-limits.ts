@@ -48,11 +48,15 @@ export function clipText(text: string, max: number): string {
   return `${kept}${ELLIPSIS}`;
 }
 
-/** The first `length` code units, without leaving half of a surrogate pair at the end. */
+/**
+ * The first `length` code units, without leaving half of a surrogate pair at the end, nor
+ * a zero-width joiner whose emoji was cut off (alone at the end it is a hidden character).
+ */
 function cutAt(text: string, length: number): string {
-  const cut = text.slice(0, Math.max(0, length));
+  let cut = text.slice(0, Math.max(0, length));
   const last = cut.charCodeAt(cut.length - 1);
-  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut.endsWith('\u200d') ? cut.slice(0, -1) : cut;
 }
 
 function countFences(text: string): number {

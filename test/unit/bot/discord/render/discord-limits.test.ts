@@ -1,6 +1,7 @@
 import type { APIEmbed } from 'discord.js';
 import { describe, expect, it } from 'vitest';
 import { DISCORD_LIMITS, clipText, embedCharacters, fitChoices, fitEmbed, fitEmbeds, fitMessage } from '../../../../../bot/discord/render/discord-limits.js';
+import { findHiddenCharacter } from '../../../../../shared/names.js';
 
 const total = (embeds: APIEmbed[]) => embeds.reduce((sum, embed) => sum + embedCharacters(embed), 0);
 
@@ -25,6 +26,17 @@ describe('clipText', () => {
     const clipped = clipText('a'.repeat(8) + '😀'.repeat(10), 10);
     expect(clipped.length).toBeLessThanOrEqual(10);
     expect(() => encodeURIComponent(clipped)).not.toThrow();
+  });
+});
+
+describe('clipText and joined emoji', () => {
+  it('never leaves a zero-width joiner whose emoji was cut off (found by the hostile-input property test)', () => {
+    const coder = '\u{1F469}\u200d\u{1F4BB}'; // woman technologist: 👩 ZWJ 💻
+    for (let max = 4; max <= 40; max += 1) {
+      const clipped = clipText(coder.repeat(20), max);
+      expect(clipped.replace('…', '').endsWith('\u200d'), `max ${max}`).toBe(false);
+      expect(findHiddenCharacter(clipped), `max ${max}`).toBeUndefined();
+    }
   });
 });
 
