@@ -83,7 +83,7 @@ export function chaosConfig(size: ChaosSize): ChaosConfig {
       jobs: big ? 60 : 16,
       // libvirtd is down this long; a job is tried 5 times over 1 + 2 + 4 + 8 s of backoff.
       downMs: big ? 6_000 : 4_000,
-      downAfterMs: 1_000,
+      downAfterDone: 1,
       createLatencyMs: 300,
       timeoutMs: big ? 600_000 : 240_000,
     },

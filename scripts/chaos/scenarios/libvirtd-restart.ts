@@ -1,5 +1,6 @@
 import type { ChaosContext } from '../cluster.js';
-import { sleep } from '../processes.js';
+import { doneCount } from '../fleet-run.js';
+import { sleep, until } from '../processes.js';
 import type { Random } from '../random.js';
 import { emptyFigures, type ScenarioResult } from '../report.js';
 import { runFleetScenario, workerKills, workerRestarts, wrongRecordNotes } from './fleet-scenario.js';
@@ -16,8 +17,8 @@ export interface LibvirtdOptions {
   jobs: number;
   /** How long libvirtd is down; within a job's five attempts (15 s of backoff) it must be back. */
   downMs: number;
-  /** It goes down this long after the run started. */
-  downAfterMs: number;
+  /** libvirtd goes down once this many targets are done. */
+  downAfterDone: number;
   createLatencyMs: number;
   timeoutMs: number;
 }
@@ -45,7 +46,9 @@ export async function libvirtdScenario(context: ChaosContext, options: LibvirtdO
         return [];
       },
       async chaos(scene) {
-        await sleep(options.downAfterMs);
+        // Once the first targets are done, so that most of the run's creates still have to
+        // start (a fixed delay missed the run once jobs got faster: it had ended by then).
+        await until(async () => scene.finished() || (await doneCount(scene.core, scene.runId)) >= options.downAfterDone, `${options.downAfterDone} targets done`, options.timeoutMs, 20);
         if (scene.finished()) return;
         context.log(`s5: libvirtd down on ${scene.hosts.map((host) => host.hostId).join(', ')} for ${options.downMs} ms`);
         downAt = Date.now();
