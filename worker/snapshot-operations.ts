@@ -129,8 +129,8 @@ async function revertAlreadyDone(
 ): Promise<{ undoPoint: SnapshotInfo | null } | null> {
   if (!target.current) return null;
   if (request.undoPoint) {
-    const undoPoint = await findOwnSnapshot(deps, vm, undoPointName(job), job.id ?? '');
-    return undoPoint ? { undoPoint: { ...undoPoint, current: false } } : null;
+    const located = await locateUndoPoint(deps, vm, job);
+    return 'own' in located ? { undoPoint: { ...located.own, current: false } } : null;
   }
   const recorded = earlierTargets.get(job);
   const reverted = recorded?.name === target.name && recorded.createdAt === target.createdAt && !recorded.current;
@@ -192,11 +192,34 @@ function isCode(error: unknown, code: SnapbotError['code']): error is SnapbotErr
   return error instanceof SnapbotError && error.code === code;
 }
 
-/** Undo points are named after the job's creation time, so a retried job finds its own. */
+/** Undo points are named after the job's creation second and carry its id, so a retried job finds its own. */
 export const UNDO_POINT_PREFIX = 'pre-revert-';
 
-function undoPointName(job: Job): string {
-  return `${UNDO_POINT_PREFIX}${defaultSnapshotName(new Date(job.timestamp)).slice('snap-'.length)}`;
+/** How many `-2`, `-3`… suffixes a revert tries when reverts in the same second took the plain name. */
+const UNDO_POINT_NAME_TRIES = 20;
+
+/**
+ * This job's undo point if an earlier run of it took one, or else the name it should take:
+ * `pre-revert-<job's creation second>`, with `-2`, `-3`… after it when other snapshots
+ * (say, the undo point of a revert made the same second) already have the names before.
+ */
+async function locateUndoPoint(deps: JobProcessorDeps, vm: ResolvedVm, job: Job): Promise<{ own: SnapshotInfo } | { free: string }> {
+  const base = `${UNDO_POINT_PREFIX}${defaultSnapshotName(new Date(job.timestamp)).slice('snap-'.length)}`;
+  for (let attempt = 1; attempt <= UNDO_POINT_NAME_TRIES; attempt++) {
+    const name = attempt === 1 ? base : `${base}-${attempt}`;
+    let existing: SnapshotInfo;
+    try {
+      existing = toSnapshotInfo(await deps.hypervisor.snapshotInfo(vm.uuid, name));
+    } catch (error) {
+      if (isCode(error, 'SNAPSHOT_NOT_FOUND')) return { free: name };
+      throw error;
+    }
+    if (existing.jobId === job.id) return { own: existing };
+  }
+  throw new SnapbotError(
+    'SNAPSHOT_EXISTS',
+    `VM ${vm.name} already has snapshots '${base}' to '${base}-${UNDO_POINT_NAME_TRIES}', so no undo point could be named; nothing was reverted.`,
+  );
 }
 
 /**
@@ -206,9 +229,9 @@ function undoPointName(job: Job): string {
  */
 async function takeUndoPoint(deps: JobProcessorDeps, job: Job, vm: ResolvedVm, target: SnapshotInfo, options: UndoPointOptions) {
   const jobId = job.id ?? '';
-  const name = undoPointName(job);
-  const earlier = await findOwnSnapshot(deps, vm, name, jobId);
-  if (earlier) return earlier;
+  const located = await locateUndoPoint(deps, vm, job);
+  if ('own' in located) return located.own;
+  const name = located.free;
   const mode = options.mode === 'disk-only' && !deps.capabilities().externalRevert ? 'full' : options.mode;
   await reportProgress(job, { phase: 'running', host: deps.hostId, message: `taking undo point ${name} of ${vm.name}` });
   return toSnapshotInfo(

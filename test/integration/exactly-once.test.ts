@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { runJob } from '../../bot/core/dispatch.js';
 import { createLogger } from '../../shared/logger.js';
+import { defaultSnapshotName } from '../../shared/names.js';
 import { FakeVirshHost } from '../fixtures/fake-virsh-host.js';
 import type { SpawnedProcess } from '../helpers/processes.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
@@ -94,6 +95,33 @@ describe('a worker SIGKILLed right after virsh succeeded', () => {
     expect(calls('snapshot-create-as').filter((call) => call.argv.some((arg) => arg.startsWith('--name=pre-revert-')))).toHaveLength(1);
     expect(fake.domain(vm.uuid).snapshots.filter((s) => s.name.startsWith('pre-revert-'))).toHaveLength(1);
     expect(fake.domain(vm.uuid).current).toBe('base');
+  });
+
+  it('names its undo point -2 when the plain name is taken (a revert made the same second), and a re-run still finds that one', async () => {
+    const { fake, vm, snapshot, start, core, calls } = await setup('revert-same-second');
+    await snapshot('base');
+    // Whatever second the job is created in, its plain undo point name is already taken by
+    // a snapshot that is not this job's, as after another revert of the VM that second.
+    const now = Date.now();
+    const taken = Array.from({ length: 30 }, (_, i) => `pre-revert-${defaultSnapshotName(new Date(now + i * 1000)).slice('snap-'.length)}`);
+    for (const name of taken) await snapshot(name);
+    const first = await start();
+    fake.setFaults([{ match: { subcommand: 'snapshot-revert' }, killParent: true, times: 1 }]);
+
+    const expected = await expectedOf(core, vm.name, 'base');
+    const pending = runJob(core, { kind: 'revert', host: HOST, vm: vm.name, requestedBy: 'test', name: 'base', expected, undoPoint: UNDO_POINT }, { timeoutMs: 60_000 });
+    await until(() => dead(first), 'the worker to die after snapshot-revert');
+    await start();
+
+    const result = await pending;
+    const undoPoint = result.undoPoint?.name ?? '';
+    expect(taken).toContain(undoPoint.replace(/-2$/, ''));
+    expect(result).toMatchObject({ kind: 'revert', recovered: true, snapshot: { name: 'base', current: true }, undoPoint: { name: expect.stringMatching(/^pre-revert-\d{8}-\d{6}-2$/) } });
+    expect(calls('snapshot-revert')).toHaveLength(1);
+    // The test's own 30 creates, and the undo point once.
+    expect(calls('snapshot-create-as').filter((call) => call.argv.some((arg) => arg.startsWith('--name=pre-revert-')))).toHaveLength(taken.length + 1);
+    // The operator's snapshots under the plain names are untouched.
+    expect(fake.domain(vm.uuid).snapshots.map((s) => s.name)).toEqual(expect.arrayContaining(taken));
   });
 
   it('does not revert twice without an undo point either: the earlier run recorded the target as not current', async () => {
