@@ -327,6 +327,28 @@ export async function connectRedis(url: string, options: RedisOptions): Promise<
 }
 
 /**
+ * connectRedis for a long-running process (a worker, the control process): started
+ * before its Redis is up (a host booting, `npm start`'s managed Redis being restarted),
+ * it waits for it, saying so at every attempt with connectRedis's sentence, instead of
+ * exiting. A refused password is a configuration error that waiting cannot fix: it
+ * fails at once, as before.
+ */
+export async function connectRedisWaiting(url: string, options: RedisOptions, logger: Logger, what: string): Promise<RedisClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const redis = await connectRedis(url, options);
+      if (attempt > 1) logger.info({ attempts: attempt }, `${what}: Redis is reachable now`);
+      return redis;
+    } catch (error) {
+      if (!(error instanceof SnapbotError) || isRedisAuthError(error.cause)) throw error;
+      const retryInMs = reconnectDelay(attempt);
+      logger.warn({ attempt, retryInMs, err: error.message }, `${what}: Redis is not reachable yet; waiting for it`);
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+    }
+  }
+}
+
+/**
  * BullMQ connection options for a dedicated connection (QueueEvents blocks on XREAD,
  * so it may not share a client). BullMQ types its options on their own; the values are
  * the same ioredis options. Reconnects with `reconnectDelay` unless told otherwise

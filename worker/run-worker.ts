@@ -6,7 +6,7 @@ import { redisUrlOf } from '../shared/config.js';
 import { loadAuthorityVerifier } from '../shared/authority-keys.js';
 import type { Logger } from '../shared/logger.js';
 import { hostQueueName, JOB_RETENTION } from '../shared/queues.js';
-import { connectRedis, durableRedisOptions, logConnectionChanges } from '../shared/redis.js';
+import { connectRedisWaiting, durableRedisOptions, logConnectionChanges } from '../shared/redis.js';
 import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
 import { HostInventory } from './inventory.js';
@@ -40,9 +40,10 @@ export async function startWorker(
   const verifier = loadAuthorityVerifier(config);
   const redisUrl = redisUrlOf(config);
   const connectionOptions = durableRedisOptions(redisUrl);
-  // Fail at start, with a sentence naming REDIS_URL, rather than retrying in silence.
-  // Once running, it reconnects forever (a Redis restart must not need a worker restart).
-  const redis = await connectRedis(redisUrl, connectionOptions);
+  // Started before Redis is up, it waits, logging each attempt with a sentence naming
+  // REDIS_URL; once running, it reconnects forever (a Redis restart must not need a
+  // worker restart). A refused password still fails at once.
+  const redis = await connectRedisWaiting(redisUrl, connectionOptions, logger, 'worker');
   logConnectionChanges(redis, logger, 'worker');
 
   const inventory = new HostInventory(hypervisor, logger);

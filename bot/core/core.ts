@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Signer } from '../../shared/signing.js';
 import { DEFAULT_POLICY, type Policy } from '../../shared/policy.js';
 import { hostQueueName } from '../../shared/queues.js';
-import { bullmqConnection, connectRedis, failFastRedisOptions, logConnectionChanges, reconnectingRedisOptions, type RedisClient } from '../../shared/redis.js';
+import { bullmqConnection, connectRedis, connectRedisWaiting, failFastRedisOptions, logConnectionChanges, reconnectingRedisOptions, type RedisClient } from '../../shared/redis.js';
 
 export interface CoreOptions {
   redisUrl: string;
@@ -13,9 +13,10 @@ export interface CoreOptions {
   /** Who may do what: role rules apply to chat members; approval rules and break-glass to everyone, snapctl included. */
   policy?: Policy;
   /**
-   * After the first connection: 'fail-fast' (default; snapctl) gives up after a few quick
-   * reconnects; 'forever' (the bot, a long-running process) reconnects with capped backoff
-   * for as long as Redis is away. Either way calls fail at once while disconnected.
+   * 'fail-fast' (default; snapctl) fails when Redis cannot be reached at start and gives
+   * up after a few quick reconnects; 'forever' (the bot, a long-running process) waits for
+   * Redis at start and reconnects with capped backoff for as long as Redis is away. Either
+   * way calls fail at once while disconnected.
    */
   redisReconnect?: 'fail-fast' | 'forever';
   /**
@@ -43,7 +44,10 @@ export class SnapbotCore {
   /** Connects to Redis; REDIS_UNAVAILABLE naming the URL when it cannot. */
   static async connect(options: CoreOptions): Promise<SnapbotCore> {
     const forever = options.redisReconnect === 'forever';
-    const redis = await connectRedis(options.redisUrl, (forever ? reconnectingRedisOptions : failFastRedisOptions)(options.redisUrl));
+    // A long-running process waits for a Redis that is not up yet; snapctl fails at once.
+    const redis = forever
+      ? await connectRedisWaiting(options.redisUrl, reconnectingRedisOptions(options.redisUrl), options.logger, 'core')
+      : await connectRedis(options.redisUrl, failFastRedisOptions(options.redisUrl));
     if (forever) logConnectionChanges(redis, options.logger, 'core');
     else redis.on('error', (error: Error) => options.logger.debug({ err: error.message }, 'redis connection error'));
     return new SnapbotCore(redis, options);
