@@ -77,25 +77,50 @@ async function readHostIds(core: SnapbotCore): Promise<string[]> {
   return (await core.redis.smembers(registryKeys(core.prefix).hosts)).sort();
 }
 
+/**
+ * The host ids each core saw last. The next read asks for those hosts' records in the same
+ * round trip as the set of ids, so a long-running process (the bot, the control process)
+ * reads every heartbeat in one round trip; only hosts new since cost a second one.
+ */
+const lastSeenHostIds = new WeakMap<SnapbotCore, readonly string[]>();
+
 async function readHosts(core: SnapbotCore, knownIds?: readonly string[]): Promise<HostStatus[]> {
   const keys = registryKeys(core.prefix);
-  const ids = knownIds ?? (await readHostIds(core));
-  if (ids.length === 0) return [];
   const pipeline = core.redis.pipeline();
-  for (const id of ids) pipeline.get(keys.host(id)).exists(keys.alive(id));
-  const replies = (await pipeline.exec()) ?? [];
+  const guessed = knownIds ?? lastSeenHostIds.get(core) ?? [];
+  if (knownIds === undefined) pipeline.smembers(keys.hosts);
+  for (const id of guessed) pipeline.get(keys.host(id)).exists(keys.alive(id));
+  const replies = guessed.length > 0 || knownIds === undefined ? ((await pipeline.exec()) ?? []) : [];
+  const offset = knownIds === undefined ? 1 : 0;
+  const records = new Map<string, readonly [unknown, unknown]>();
+  guessed.forEach((id, index) => records.set(id, [replies[offset + index * 2]?.[1], replies[offset + index * 2 + 1]?.[1]]));
+
+  let ids = guessed;
+  if (knownIds === undefined) {
+    const members = replies[0]?.[1];
+    if (!Array.isArray(members)) throw replies[0]?.[0] ?? new Error('SMEMBERS gave no answer');
+    ids = (members as string[]).slice().sort();
+    lastSeenHostIds.set(core, ids);
+    const unseen = ids.filter((id) => !records.has(id));
+    if (unseen.length > 0) {
+      const more = core.redis.pipeline();
+      for (const id of unseen) more.get(keys.host(id)).exists(keys.alive(id));
+      const moreReplies = (await more.exec()) ?? [];
+      unseen.forEach((id, index) => records.set(id, [moreReplies[index * 2]?.[1], moreReplies[index * 2 + 1]?.[1]]));
+    }
+  }
+
   const hosts: HostStatus[] = [];
-  ids.forEach((id, index) => {
-    const record = replies[index * 2]?.[1];
-    const alive = replies[index * 2 + 1]?.[1];
-    if (typeof record !== 'string') return;
+  for (const id of ids) {
+    const [record, alive] = records.get(id) ?? [];
+    if (typeof record !== 'string') continue;
     const parsed = heartbeatSchema.safeParse(JSON.parse(record));
     if (!parsed.success) {
       core.logger.warn({ hostId: id, issues: parsed.error.issues }, 'ignoring unreadable heartbeat');
-      return;
+      continue;
     }
     hosts.push({ ...parsed.data, online: alive === 1 });
-  });
+  }
   return hosts;
 }
 
