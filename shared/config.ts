@@ -157,6 +157,12 @@ const workerEnvFields = commonEnvSchema.extend({
   WORKER_CONCURRENCY: wholeNumber({ fallback: 4, min: 1, max: 1000, unit: '' }),
   /** A create, revert or delete virsh call is killed after this long (memory snapshots of big VMs take a while). */
   VIRSH_TIMEOUT_MS: milliseconds(300_000, 1_000, 'starting virsh and connecting to libvirt alone takes a good part of a second'),
+  /**
+   * `on`: a long-running `virsh event` tells the worker when a VM name may have moved, so
+   * jobs skip the name check's own virsh process while none did (worker/domain-watch.ts).
+   * `off`: every job checks the name with `virsh domname` first.
+   */
+  LIBVIRT_EVENTS: z.enum(['on', 'off'], { error: 'expected on or off' }).default('on'),
   /** Quick virsh calls (list, info, version) get this shorter limit. */
   VIRSH_QUERY_TIMEOUT_MS: milliseconds(30_000, 1_000, 'starting virsh and connecting to libvirt alone takes a good part of a second'),
   HEARTBEAT_INTERVAL_MS: milliseconds(5_000, 100, 'every heartbeat is a write to Redis'),

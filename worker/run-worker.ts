@@ -10,6 +10,7 @@ import { connectRedisWaiting, durableRedisOptions, logConnectionChanges } from '
 import { HostHeartbeat } from './heartbeat.js';
 import type { Hypervisor, HypervisorVersion } from './hypervisor/hypervisor.js';
 import { HostInventory } from './inventory.js';
+import { DomainWatch } from './domain-watch.js';
 import { JobAdmission } from './job-admission.js';
 import { createJobProcessor, settleStalledFleetJob } from './process-job.js';
 import type { JobProcessorDeps } from './job-context.js';
@@ -46,7 +47,11 @@ export async function startWorker(
   const redis = await connectRedisWaiting(redisUrl, connectionOptions, logger, 'worker');
   logConnectionChanges(redis, logger, 'worker');
 
-  const inventory = new HostInventory(hypervisor, logger);
+  // libvirt's lifecycle events: while no VM name can have moved, jobs skip the name check's own virsh process.
+  const startWatcher = hypervisor.startLifecycleWatcher?.bind(hypervisor);
+  const watch = config.LIBVIRT_EVENTS === 'on' && startWatcher ? new DomainWatch({ start: startWatcher, logger }) : null;
+  watch?.start();
+  const inventory = new HostInventory(hypervisor, logger, watch);
   let version: HypervisorVersion = { libvirt: null, qemu: null };
   const readVersion = async () => {
     try {
@@ -153,6 +158,7 @@ export async function startWorker(
           logger.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, 'jobs still running at shutdown; forcing close');
           await worker.close(true);
         }
+        watch?.stop();
         // quit() would wait in the offline queue for a Redis that is away.
         if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
         else redis.disconnect();

@@ -1,5 +1,6 @@
 import type { SnapshotInfo, SnapshotMode } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
+import type { LifecycleWatcherProcess } from '../domain-watch.js';
 
 /**
  * The port between the worker and the hypervisor. The virsh adapter implements it for
@@ -44,6 +45,11 @@ export interface Hypervisor {
   deleteSnapshot(uuid: string, name: string): Promise<void>;
   /** The same host, logging through `logger`: the worker passes each job's child logger (jobId, vm). */
   withLogger(logger: Logger): Hypervisor;
+  /**
+   * Starts `virsh event --event lifecycle --loop` for as long as the worker runs, printing
+   * `readyLine` once connected (worker/domain-watch.ts). Absent where it cannot run.
+   */
+  startLifecycleWatcher?(readyLine: string): LifecycleWatcherProcess;
 }
 
 export interface HypervisorVersion {

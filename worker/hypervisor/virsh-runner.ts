@@ -99,6 +99,53 @@ export function createVirshRunner(virshPath: string, env: Record<string, string>
     });
 }
 
+/** A virsh that runs until stopped (`event --loop`): its output line by line, and its end. */
+export interface LongRunningVirsh {
+  onLine(listener: (line: string) => void): void;
+  onExit(listener: (stderr: string) => void): void;
+  stop(): void;
+}
+
+/**
+ * Starts virsh for as long as the worker runs (no time limit), in its own process group
+ * like every other virsh, killed with the worker. Standard error is kept (the last 4 KiB)
+ * for the exit listener.
+ */
+export function startLongRunningVirsh(virshPath: string, args: readonly string[], env: Record<string, string> = virshEnvironment()): LongRunningVirsh {
+  const child = spawn(virshPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
+  const pid = child.pid;
+  if (pid !== undefined) {
+    liveGroups.add(pid);
+    watchForExit();
+  }
+  const lineListeners: Array<(line: string) => void> = [];
+  const exitListeners: Array<(stderr: string) => void> = [];
+  let pending = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    pending += chunk;
+    let end: number;
+    while ((end = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      for (const listener of lineListeners) listener(line);
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4096)));
+  child.once('error', (error: NodeJS.ErrnoException) => (stderr += `cannot start ${virshPath}: ${error.message}`));
+  child.once('close', () => {
+    if (pid !== undefined) liveGroups.delete(pid);
+    for (const listener of exitListeners) listener(stderr);
+  });
+  return {
+    onLine: (listener) => void lineListeners.push(listener),
+    onExit: (listener) => void exitListeners.push(listener),
+    stop: () => killGroup(pid, () => child.kill('SIGKILL')),
+  };
+}
+
 // virsh runs detached (its own process group), so the worker's exit would not take it
 // along; kill whatever is still running when the worker exits.
 const liveGroups = new Set<number>();

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { createVirshRunner, type VirshRunner, type VirshRunResult } from './virsh-runner.js';
+import { createVirshRunner, startLongRunningVirsh, type VirshRunner, type VirshRunResult } from './virsh-runner.js';
+import type { LifecycleWatcherProcess } from '../domain-watch.js';
 
 import { classifyVirshError, type VirshErrorContext } from './classify-virsh-error.js';
 import type {
@@ -103,6 +104,14 @@ export class VirshHypervisor implements Hypervisor {
   /** The same host, logging through `logger` (a job's child logger, so `virsh failed` lines name the job). */
   withLogger(logger: Logger): Hypervisor {
     return new VirshHypervisor({ ...this.options, logger, runner: this.runner }, this.shared);
+  }
+
+  /**
+   * `uri` first, so that the ready line comes once virsh is connected; the event
+   * registration is the next thing it does. One process, as long as the worker runs.
+   */
+  startLifecycleWatcher(readyLine: string): LifecycleWatcherProcess {
+    return startLongRunningVirsh(this.virshPath, [`--connect=${this.uri}`, `uri\necho ${readyLine}\nevent --event lifecycle --loop`]);
   }
 
   /** libvirt daemon and QEMU versions, from `virsh version --daemon`. */
