@@ -55,8 +55,18 @@ export interface LifecycleWatcherProcess {
   stop(): void;
 }
 
-/** Starts the watcher; its output starts with `readyLine` once it is connected, right before it registers. */
+/**
+ * Starts the watcher; its output starts with `readyLine` once it is connected, right before
+ * it registers. It ends by itself after a while, saying {@link WATCH_TIMED_OUT}, and is
+ * started again: a watcher orphaned by a worker killed with SIGKILL does not outlive it
+ * for more than that.
+ */
 export type StartLifecycleWatcher = (readyLine: string) => LifecycleWatcherProcess;
+
+/** What `virsh event --loop --timeout N` prints when its time is up (virsh 9.0). */
+export const WATCH_TIMED_OUT = 'event loop timed out';
+/** Seconds a watcher runs before it is replaced (`--timeout`). */
+export const WATCH_LIFETIME_SECONDS = 300;
 
 export interface DomainWatchOptions {
   start: StartLifecycleWatcher;
@@ -124,7 +134,9 @@ export class DomainWatch {
       return;
     }
     this.process = watcher;
+    let timedOut = false;
     watcher.onLine((line) => {
+      if (line === WATCH_TIMED_OUT) timedOut = true;
       if (line === this.readyLine) {
         this.graceTimer = setTimeout(() => {
           this.graceTimer = null;
@@ -152,6 +164,12 @@ export class DomainWatch {
       if (this.graceTimer) clearTimeout(this.graceTimer);
       this.graceTimer = null;
       if (this.stopped) return;
+      if (timedOut && !/error:/.test(stderr)) {
+        // Its lifetime is up: replaced at once (names read meanwhile are checked, as always).
+        this.options.logger.debug('libvirt event watcher replaced after its lifetime');
+        this.launch();
+        return;
+      }
       if (/unknown command|unknown event type/i.test(stderr)) {
         // A virsh without `event` (or a fake one): names are checked before every job, as always.
         this.options.logger.info({ stderr: stderr.trim().slice(0, 300) }, 'virsh cannot watch libvirt events; VM names are checked before every job');

@@ -46,8 +46,8 @@ export interface Hypervisor {
   /** The same host, logging through `logger`: the worker passes each job's child logger (jobId, vm). */
   withLogger(logger: Logger): Hypervisor;
   /**
-   * Starts `virsh event --event lifecycle --loop` for as long as the worker runs, printing
-   * `readyLine` once connected (worker/domain-watch.ts). Absent where it cannot run.
+   * Starts `virsh event --event lifecycle --loop`, printing `readyLine` once connected and
+   * ending after WATCH_LIFETIME_SECONDS (worker/domain-watch.ts). Absent where it cannot run.
    */
   startLifecycleWatcher?(readyLine: string): LifecycleWatcherProcess;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SnapbotError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { createVirshRunner, startLongRunningVirsh, type VirshRunner, type VirshRunResult } from './virsh-runner.js';
-import type { LifecycleWatcherProcess } from '../domain-watch.js';
+import { WATCH_LIFETIME_SECONDS, type LifecycleWatcherProcess } from '../domain-watch.js';
 
 import { classifyVirshError, type VirshErrorContext } from './classify-virsh-error.js';
 import type {
@@ -108,10 +108,11 @@ export class VirshHypervisor implements Hypervisor {
 
   /**
    * `uri` first, so that the ready line comes once virsh is connected; the event
-   * registration is the next thing it does. One process, as long as the worker runs.
+   * registration is the next thing it does. One process, replaced every few minutes.
    */
   startLifecycleWatcher(readyLine: string): LifecycleWatcherProcess {
-    return startLongRunningVirsh(this.virshPath, [`--connect=${this.uri}`, `uri\necho ${readyLine}\nevent --event lifecycle --loop`]);
+    const watch = `event --event lifecycle --loop --timeout ${WATCH_LIFETIME_SECONDS}`;
+    return startLongRunningVirsh(this.virshPath, [`--connect=${this.uri}`, `uri\necho ${readyLine}\n${watch}`]);
   }
 
   /** libvirt daemon and QEMU versions, from `virsh version --daemon`. */

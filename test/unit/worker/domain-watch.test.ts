@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SnapbotError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
-import { DomainWatch, movesNames, parseLifecycleEvent, type LifecycleWatcherProcess } from '../../../worker/domain-watch.js';
+import { DomainWatch, movesNames, parseLifecycleEvent, WATCH_TIMED_OUT, type LifecycleWatcherProcess } from '../../../worker/domain-watch.js';
 import type { DomainSummary, Hypervisor, InventoryDomain } from '../../../worker/hypervisor/hypervisor.js';
 import { HostInventory } from '../../../worker/inventory.js';
 
@@ -159,6 +159,29 @@ describe('DomainWatch', () => {
     watch.stop();
     expect(current().stopped).toBe(true);
     expect(watch.stamp()).toBeNull();
+  });
+
+  it("replaces a watcher whose lifetime is up at once, without counting it a failure", async () => {
+    // A restart delay no test waits for: only a planned replacement can start the second one.
+    const { watch, started, current } = watchWithScript({ restartDelayMs: 60_000 });
+    watch.start();
+    current().ready();
+    await tick();
+    const stamp = watch.stamp();
+    current().print(WATCH_TIMED_OUT);
+    current().print('events received: 0');
+    current().exit('');
+    expect(started).toHaveLength(2);
+    expect(watch.holds(stamp)).toBe(false);
+    current().ready();
+    await tick();
+    expect(watch.holds(watch.stamp())).toBe(true);
+    // A watcher that says it timed out but exits with an error is a failure: restarted after the delay.
+    current().print(WATCH_TIMED_OUT);
+    current().exit('error: Disconnected from qemu:///system due to end of file\n');
+    await tick(20);
+    expect(started).toHaveLength(2);
+    watch.stop();
   });
 
   it('gives up for good on a virsh without `event`, and restarts nothing after stop', async () => {
