@@ -22,10 +22,9 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
   const earlier = isFirstTry(job) ? null : await findOwnSnapshot(deps, vm, request.name, jobId);
   if (earlier) return { snapshot: earlier, note: null, recovered: true };
 
-  // Only a full snapshot depends on the VM's state (no memory to save when it is off).
-  const state = request.mode === 'full' ? await deps.hypervisor.domainState(vm.uuid) : null;
-  const stateNote =
-    state !== null && !isRunningState(state) ? `VM was ${state}: there is no memory to save, so the snapshot holds the disks only.` : null;
+  // A space guard must know before the create whether a full snapshot saves memory (a VM
+  // that is off has none to save); otherwise the snapshot itself says so afterwards.
+  const state = request.mode === 'full' && request.spaceGuard ? await deps.hypervisor.domainState(vm.uuid) : null;
   // Scheduled creates carry a space guard: refuse before creating anything when the storage is too full.
   const spaceNote = request.spaceGuard
     ? await guardSpace({
@@ -41,7 +40,7 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
         savesMemory: state !== null && isRunningState(state),
       })
     : null;
-  const note = [stateNote, spaceNote].filter((text) => text !== null).join(' ') || null;
+  const noteFor = (snapshot: RawSnapshot | SnapshotInfo) => [memoryNote(request.mode, snapshot), spaceNote].filter((text) => text !== null).join(' ') || null;
   let created: RawSnapshot;
   try {
     created = await deps.hypervisor.createSnapshot(vm.uuid, {
@@ -54,13 +53,25 @@ export async function createSnapshot(deps: JobProcessorDeps, job: Job, request: 
     // end. TIMEOUT: virsh was killed, but libvirtd may still have completed the snapshot.
     if (isCode(error, 'SNAPSHOT_EXISTS') || isCode(error, 'TIMEOUT')) {
       const own = await findOwnSnapshot(deps, vm, request.name, jobId).catch(() => null);
-      if (own) return { snapshot: own, note, recovered: error.code === 'SNAPSHOT_EXISTS' };
+      if (own) return { snapshot: own, note: noteFor(own), recovered: error.code === 'SNAPSHOT_EXISTS' };
     }
     if (isCode(error, 'TIMEOUT')) throw await timedOutMutation(error, () => describeCreateOutcome(deps, vm, request.name));
     throw error;
   }
   const snapshot = toSnapshotInfo(created);
-  return { snapshot, note, recovered: false };
+  return { snapshot, note: noteFor(created), recovered: false };
+}
+
+/** The state words `virsh domstate` uses, for the state a snapshot recorded. */
+const DOMSTATE_WORDS: Record<string, string> = { shutoff: 'shut off', shutdown: 'in shutdown', blocked: 'idle', nostate: 'no state' };
+
+/**
+ * A full snapshot of a VM that was not running holds its disks only: said in the result,
+ * from the state and memory the snapshot itself recorded (exact, and no virsh call of its own).
+ */
+function memoryNote(mode: Kind<'create'>['mode'], snapshot: RawSnapshot | SnapshotInfo): string | null {
+  if (mode !== 'full' || snapshot.memory) return null;
+  return `VM was ${DOMSTATE_WORDS[snapshot.state] ?? snapshot.state}: there is no memory to save, so the snapshot holds the disks only.`;
 }
 
 /** The snapshot of that name if this job made it; SNAPSHOT_EXISTS if someone else did. */
