@@ -267,6 +267,13 @@ run_sub() {
 if [ $# -eq 1 ]; then
   case $1 in
     *[[:space:]]*)
+      # Like virsh, refuse the whole line, before running any of it, when it holds a command
+      # this fake does not know at the start of a line (the worker's event watcher: `uri`, `event`).
+      unknown=$(printf '%s\n' "$1" | sed -nE "/^'?(echo|version|list|domname|domuuid|domstate|dominfo|snapshot-[a-z-]+)'?( |\$)/d; s/^(uri|event)( .*)?\$/\1/p" | head -n 1)
+      if [ -n "$unknown" ]; then
+        printf "error: unknown command: '%s'\n" "$unknown" >&2
+        exit 1
+      fi
       status=0
       eval "$(printf '%s\n' "$1" | sed -E "s/^'?(echo|version|list|domname|domuuid|domstate|dominfo|snapshot-[a-z-]+)'?( |\$)/run_sub \1\2/")"
       exit $status
