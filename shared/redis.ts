@@ -342,7 +342,7 @@ export async function connectRedisWaiting(url: string, options: RedisOptions, lo
     } catch (error) {
       if (!(error instanceof SnapbotError) || isRedisAuthError(error.cause)) throw error;
       const retryInMs = reconnectDelay(attempt);
-      logger.warn({ attempt, retryInMs, err: error.message }, `${what}: Redis is not reachable yet; waiting for it`);
+      logger.warn({ attempt, retryInMs, code: error.code, err: error.message }, `${what}: Redis is not reachable yet; waiting for it`);
       await new Promise((resolve) => setTimeout(resolve, retryInMs));
     }
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord } from '../fixtures/fake-discord/fake-discord.js';
 import { guildFixture } from '../helpers/discord-bot.js';
-import { runNode } from '../helpers/processes.js';
+import { runNode, spawnNode } from '../helpers/processes.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { fileURLToPath } from 'node:url';
 
@@ -64,10 +64,15 @@ describe('npm run bot', () => {
     }
   });
 
-  it('names REDIS_URL when Redis cannot be reached', async () => {
-    const result = await runNode(BOT, [], { ...discordEnv(), REDIS_URL: 'redis://127.0.0.1:1' });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/REDIS_UNAVAILABLE.*REDIS_URL/);
+  it('names REDIS_URL when Redis cannot be reached, and waits for it instead of exiting', async () => {
+    const bot = spawnNode(BOT, { ...discordEnv(), REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'info' });
+    try {
+      await bot.waitFor(/"code":"REDIS_UNAVAILABLE"[^\n]*Cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(set REDIS_URL/, 30_000);
+      await bot.waitFor(/"attempt":3[^\n]*Redis is not reachable yet; waiting for it/, 30_000);
+      expect(bot.child.exitCode).toBeNull();
+    } finally {
+      await bot.stop('SIGKILL');
+    }
   });
 
   it('refuses an invalid policy file before connecting anywhere', async () => {
