@@ -111,6 +111,11 @@ export class DomainWatch {
     this.process = null;
   }
 
+  /** Whether a watcher surely listens now (the worker's /metrics shows it). */
+  get isListening(): boolean {
+    return this.listening;
+  }
+
   /** Take before reading names from libvirt; names read under it are trusted while `holds(stamp)`. */
   stamp(): NameStamp {
     return this.listening ? this.generation : null;

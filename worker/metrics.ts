@@ -50,6 +50,8 @@ export interface WatchedWorker {
   redis: RedisClient;
   prefix: string;
   hypervisor: Hypervisor;
+  /** libvirt's lifecycle-event watcher (worker/domain-watch.ts); null when LIBVIRT_EVENTS=off. */
+  domainWatch?: { readonly isListening: boolean } | null;
 }
 
 interface QueueReading {
@@ -62,6 +64,7 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly hostId: string;
   private readonly logger: Logger;
+  private domainWatch: { readonly isListening: boolean } | null = null;
   private watched: { worker: Worker; redis: RedisClient; queue: Queue; probes: ReadinessProbe[]; read: () => Promise<QueueReading> } | undefined;
   private stopping = false;
 
@@ -132,6 +135,15 @@ export class WorkerMetrics {
       },
     });
     new Gauge({
+      name: 'snapbot_worker_libvirt_events_listening',
+      help: "1 while the worker's libvirt lifecycle-event watcher listens (jobs skip the VM name check while no name moved); 0 when it is off, unsupported or reconnecting (every job checks).",
+      labelNames: ['host'],
+      registers,
+      collect() {
+        this.set({ host: metrics.hostId }, metrics.domainWatch?.isListening ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'snapbot_worker_ready',
       help: '1 when /readyz answers 200: the worker takes jobs, Redis answers PING and libvirt answers virsh version; else 0.',
       labelNames: ['host'],
@@ -150,8 +162,9 @@ export class WorkerMetrics {
   };
 
   /** Starts counting the worker's jobs; called as soon as its BullMQ Worker exists, so no job goes uncounted. */
-  watch({ worker, redis, prefix, hypervisor }: WatchedWorker): void {
+  watch({ worker, redis, prefix, hypervisor, domainWatch }: WatchedWorker): void {
     const host = this.hostId;
+    this.domainWatch = domainWatch ?? null;
     worker.on('completed', (job) => this.jobs.inc({ kind: jobKindLabel(job), host, result: 'done' }));
     worker.on('failed', (job, error) => {
       const { code } = decodeFailedReason(error.message);

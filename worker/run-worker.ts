@@ -114,7 +114,7 @@ export async function startWorker(
       ...JOB_RETENTION,
     },
   );
-  options.metrics?.watch({ worker, redis, prefix: config.SNAPBOT_PREFIX, hypervisor });
+  options.metrics?.watch({ worker, redis, prefix: config.SNAPBOT_PREFIX, hypervisor, domainWatch: watch });
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
   worker.on('failed', (job, error) => {
     logger.info({ jobId: job?.id, reason: error.message }, 'job failed');

@@ -83,6 +83,7 @@ describe('libvirt lifecycle events on real libvirt + QEMU', () => {
     expect(created.vm).toEqual({ name: first.name, uuid: first.uuid });
     expect(await domnameCalls()).toBe(afterFirst);
     expect(snapshotsOf(first.uuid)).toEqual(['while-nothing-moved']);
+    expect(await (await fetch(metricsUrl)).text()).toContain(`snapbot_worker_libvirt_events_listening{host="${HOST}"} 1`);
   });
 
   it('after a rename, asks libvirt again and never acts on the renamed VM by its old name', async () => {

@@ -172,6 +172,8 @@ describe('a worker with METRICS_PORT', () => {
     const beat = valueOf(samples, 'snapbot_worker_heartbeat_last_success_timestamp_seconds', { host: HOST });
     expect(Date.now() / 1000 - beat!).toBeLessThan(10);
     expect(valueOf(samples, 'snapbot_worker_ready', { host: HOST })).toBe(1);
+    // This fake virsh has no `event`: no watcher listens, and every job checks the VM's name.
+    expect(valueOf(samples, 'snapbot_worker_libvirt_events_listening', { host: HOST })).toBe(0);
     expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     // No VM names and no job ids in any label.
     expect(samples.some((sample) => Object.values(sample.labels).some((value) => value.includes(vm.name) || value.includes(vm.uuid)))).toBe(false);
