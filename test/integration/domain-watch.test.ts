@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SnapbotCore } from '../../bot/core/core.js';
 import { runJob } from '../../bot/core/dispatch.js';
 import { createLogger } from '../../shared/logger.js';
@@ -17,30 +17,35 @@ import { startWorkerProcess } from '../helpers/worker-process.js';
  */
 const HOST = 'kvm-watch';
 let redis: TestRedis;
-let fake: FakeVirshHost;
-let core: SnapbotCore;
-let prefix: string;
-const workers: SpawnedProcess[] = [];
+const cleanups: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
   redis = await startTestRedis();
-  fake = await FakeVirshHost.create({ events: true });
-  prefix = uniquePrefix('domain-watch');
-  core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix, logger: createLogger('test', 'silent') });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 afterAll(async () => {
-  await core?.close();
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-  await fake?.dispose();
   await redis?.stop();
 });
 
-async function startWorker(): Promise<SpawnedProcess> {
+/** A fake host whose virsh knows `event`, a worker on it (its watcher listening), and a core. */
+async function setup(label: string, domains: Array<{ name: string; state?: 'running' | 'shut off' }>) {
+  const fake = await FakeVirshHost.create({ events: true });
+  cleanups.push(() => fake.dispose());
+  const added = domains.map((domain) => fake.addDomain(domain));
+  const prefix = uniquePrefix(`domain-watch-${label}`);
+  const core = await SnapbotCore.connect({ signer: testAuthority(), redisUrl: redis.url, prefix, logger: createLogger('test', 'silent') });
+  cleanups.push(() => core.close());
   const worker = await startWorkerProcess({ redisUrl: redis.url, prefix, hostId: HOST, fake, env: { LOG_LEVEL: 'debug' } });
-  workers.push(worker);
+  cleanups.push(() => worker.stop('SIGKILL'));
   await worker.waitFor('libvirt event watcher listening', 30_000);
-  return worker;
+  const domnames = () => fake.calls().filter((call) => call.argv.includes('domname')).length;
+  const watchers = () => fake.processes().filter((process) => process.argv.some((arg) => arg.includes('event --event lifecycle')));
+  const list = (vm: string, uuid?: string) => runJob(core, { kind: 'list', host: HOST, vm, ...(uuid ? { uuid } : {}), requestedBy: 'test' }, { timeoutMs: 30_000 });
+  return { fake, added, core, worker, domnames, watchers, list };
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
@@ -51,8 +56,6 @@ async function until(check: () => boolean, what: string, timeoutMs = 20_000): Pr
   }
 }
 
-const domnames = () => fake.calls().filter((call) => call.argv.includes('domname')).length;
-const watchers = () => fake.processes().filter((process) => process.argv.some((arg) => arg.includes('event --event lifecycle')));
 const linesOf = (worker: SpawnedProcess, text: string) => worker.output().split('\n').filter((line) => line.includes(text)).length;
 const isAlive = (pid: number) => {
   try {
@@ -62,12 +65,11 @@ const isAlive = (pid: number) => {
     return false;
   }
 };
-const list = (vm: string, uuid?: string) => runJob(core, { kind: 'list', host: HOST, vm, ...(uuid ? { uuid } : {}), requestedBy: 'test' }, { timeoutMs: 30_000 });
 
 describe('the lifecycle-event watcher with a fake virsh that has events', () => {
   it('skips the name check while nothing moved, and refuses the old UUID after a rename', async () => {
-    const web = fake.addDomain({ name: 'web-01', state: 'shut off' });
-    const worker = await startWorker();
+    const { fake, added, core, worker, domnames, list } = await setup('rename', [{ name: 'web-01', state: 'shut off' }]);
+    const web = added[0]!;
     await list('web-01', web.uuid);
     const checked = domnames();
     await list('web-01', web.uuid);
@@ -86,7 +88,7 @@ describe('the lifecycle-event watcher with a fake virsh that has events', () => 
   });
 
   it('checks every job while its watcher is gone, and trusts names again once a new one listens', async () => {
-    const worker = workers[0]!;
+    const { fake, worker, domnames, watchers, list } = await setup('killed', [{ name: 'web-01' }]);
     const [watcher] = watchers().slice(-1);
     expect(watcher).toBeDefined();
     // Its replacements cannot connect until the fault is lifted: no watcher listens meanwhile.
@@ -109,7 +111,7 @@ describe('the lifecycle-event watcher with a fake virsh that has events', () => 
   });
 
   it('a watcher left behind by a SIGKILLed worker ends at the next event', async () => {
-    const worker = workers[0]!;
+    const { fake, worker, watchers } = await setup('orphan', [{ name: 'web-01' }]);
     const orphan = watchers().at(-1)!;
     expect(isAlive(orphan.pid)).toBe(true);
     await worker.stop('SIGKILL');
